@@ -1,0 +1,1 @@
+"""The mtgym environments. Importing a module here never pulls an optional dependency; the env modules do."""

@@ -1,0 +1,53 @@
+"""Registers every mtgym id with Gymnasium, using string entry points (called once from ``mtgym/__init__``)."""
+
+from __future__ import annotations
+
+import functools
+
+import gymnasium as gym
+
+from mtgym.vector import make_task_vector_env
+
+#: max_episode_steps of the classic control ids. The reference adds no time limit (spec §A6); we use Gymnasium's
+#: CartPole-v1 / Acrobot-v1 horizons so that any Gymnasium or SB3 training loop sees finite episodes.
+CLASSIC_CONTROL_HORIZON = 500
+
+
+def _register(env_id: str, entry_point: str, max_episode_steps: int | None = None, **kwargs) -> None:
+    """Register ``env_id`` with a single-env string entry point and our one-task-per-sub-env vector entry point."""
+    if env_id in gym.registry:
+        return
+    gym.register(
+        id=env_id,
+        entry_point=entry_point,
+        vector_entry_point=functools.partial(make_task_vector_env, env_id),
+        max_episode_steps=max_episode_steps,
+        kwargs=kwargs,
+    )
+
+
+def _register_classic() -> None:
+    _register("MT-CartPole-v0", "mtgym.envs.control.cartpole:MTCartPole", CLASSIC_CONTROL_HORIZON)
+    for env_id in ("MT-Acrobat-v0", "MT-Acrobot-v0"):  # "Acrobat" is the reference's spelling, kept as the primary id
+        _register(env_id, "mtgym.envs.control.acrobot:MTAcrobot", CLASSIC_CONTROL_HORIZON)
+    _register("MT-TabularMDP-v0", "mtgym.envs.tabular_mdp:UniformTMDP", n_states=4, n_actions=5)
+    _register("MT-Bandit-v0", "mtgym.envs.bandit:MTBanditEnv", 100, n_arms=5)
+    _register("MT-FiniteBandit-v0", "mtgym.envs.bandit:FiniteMTBanditEnv", 100, n_tasks=10, n_arms=5)
+    _register(
+        "MT-TwoGoalMaze-v0", "mtgym.envs.mpte.two_goal_maze:build_two_goal_maze_env", 200, size_x=3, size_y=3, task_seed=169
+    )
+
+
+def _register_metaworld() -> None:
+    """Meta-World ids (see :mod:`mtgym.envs.metaworld`)."""
+
+
+def _register_hipbmdp() -> None:
+    """HiP-BMDP ids (see :mod:`mtgym.envs.hipbmdp`)."""
+
+
+def register_envs() -> None:
+    """Register every mtgym id. Safe to call twice."""
+    _register_classic()
+    _register_metaworld()
+    _register_hipbmdp()

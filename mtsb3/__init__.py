@@ -1,0 +1,7 @@
+"""mtsb3: multi-task RL algorithms (MTRL) as Stable-Baselines3 subclasses and feature extractors."""
+
+import mtgym  # noqa: F401  (registers the env ids that the algorithms are usually trained on)
+from mtsb3.common.env_util import make_mt_vec_env
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "make_mt_vec_env"]
