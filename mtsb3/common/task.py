@@ -1,0 +1,49 @@
+"""Reading the task identity out of multi-task observations."""
+
+from __future__ import annotations
+
+import torch as th
+from gymnasium import spaces
+
+TASK_KEY = "task_obs"
+ENV_KEY = "env_obs"
+
+
+def n_tasks_of(observation_space: spaces.Space, purpose: str = "this feature") -> int:
+    """
+    :param observation_space: a multi-task ``Dict`` observation space
+    :param purpose: what needs the task index, for the error message (e.g. ``"per-task alpha"``)
+    :return: the number of tasks, ``observation_space["task_obs"].n``
+    :raises ValueError: if the space has no ``Discrete`` ``task_obs``
+    """
+    if not isinstance(observation_space, spaces.Dict) or TASK_KEY not in observation_space.spaces:
+        raise ValueError(
+            f"{purpose} needs a multi-task Dict observation space with a {TASK_KEY!r} key, got {observation_space}"
+        )
+    task_space = observation_space[TASK_KEY]
+    if not isinstance(task_space, spaces.Discrete):
+        raise ValueError(
+            f"{purpose} needs a Discrete task_obs (a finite set of task indices), got {task_space}. "
+            "A Box task_obs is a continuous task descriptor: it can only condition the networks."
+        )
+    return int(task_space.n)
+
+
+def task_indices(task_obs: th.Tensor, n_tasks: int) -> th.Tensor:
+    """
+    The task index of each sample, as a ``long`` tensor of shape ``(batch,)``.
+
+    Accepts both forms the task shows up in: the raw index stored by SB3 replay buffers (shape ``(batch,)`` or
+    ``(batch, 1)``) and the one-hot made by SB3's ``preprocess_obs`` (shape ``(batch, n_tasks)``).
+
+    :param task_obs: the task part of a batch of observations
+    :param n_tasks: number of tasks
+    """
+    if task_obs.ndim == 2 and task_obs.shape[1] == n_tasks and n_tasks > 1:
+        return task_obs.argmax(dim=1)
+    return task_obs.reshape(-1).long()
+
+
+def task_one_hot(task_obs: th.Tensor, n_tasks: int) -> th.Tensor:
+    """:return: the one-hot task encoding ``(batch, n_tasks)`` of either form accepted by :func:`task_indices`."""
+    return th.nn.functional.one_hot(task_indices(task_obs, n_tasks), n_tasks).float()
