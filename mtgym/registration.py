@@ -33,6 +33,7 @@ def _register_classic() -> None:
     _register("MT-TabularMDP-v0", "mtgym.envs.tabular_mdp:UniformTMDP", n_states=4, n_actions=5)
     _register("MT-Bandit-v0", "mtgym.envs.bandit:MTBanditEnv", 100, n_arms=5)
     _register("MT-FiniteBandit-v0", "mtgym.envs.bandit:FiniteMTBanditEnv", 100, n_tasks=10, n_arms=5)
+    _register("MT-PointGoal-v0", "mtgym.envs.point_goal:MTPointGoal", 30, n_tasks=4)
     _register(
         "MT-TwoGoalMaze-v0", "mtgym.envs.mpte.two_goal_maze:build_two_goal_maze_env", 200, size_x=3, size_y=3, task_seed=169
     )

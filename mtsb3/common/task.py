@@ -47,3 +47,18 @@ def task_indices(task_obs: th.Tensor, n_tasks: int) -> th.Tensor:
 def task_one_hot(task_obs: th.Tensor, n_tasks: int) -> th.Tensor:
     """:return: the one-hot task encoding ``(batch, n_tasks)`` of either form accepted by :func:`task_indices`."""
     return th.nn.functional.one_hot(task_indices(task_obs, n_tasks), n_tasks).float()
+
+
+def per_task_mean(values: th.Tensor, task_idx: th.Tensor, n_tasks: int) -> tuple[th.Tensor, th.Tensor]:
+    """
+    Average per-sample values within each task, in one ``index_add``.
+
+    :param values: ``(batch,)`` per-sample values (e.g. losses with ``reduction="none"``)
+    :param task_idx: ``(batch,)`` long task indices
+    :param n_tasks: number of tasks
+    :return: ``(n_tasks,)`` per-task means (0 where a task has no sample) and the ``(n_tasks,)`` bool mask of the
+        tasks present in the batch
+    """
+    sums = values.new_zeros(n_tasks).index_add(0, task_idx, values)
+    counts = th.bincount(task_idx, minlength=n_tasks).to(values.dtype)
+    return sums / counts.clamp(min=1), counts > 0
