@@ -45,6 +45,14 @@ def _register_metaworld() -> None:
 
 def _register_hipbmdp() -> None:
     """HiP-BMDP ids (see :mod:`mtgym.envs.hipbmdp`)."""
+    # No outer time limit: each task env carries its own TimeLimit of ceil(1000 / frame_skip) steps (spec §A5).
+    for env_id, cls in (
+        ("MT-HiPBMDP-Finger-Spin-vary-size-v0", "FingerSpinVarySizeEnv"),
+        ("MT-HiPBMDP-Cheetah-Run-vary-torso-length-v0", "CheetahRunVaryTorsoLengthEnv"),
+        ("MT-HiPBMDP-Walker-Walk-vary-friction-v0", "WalkerWalkVaryFrictionEnv"),
+        ("MT-HiPBMDP-Walker-Walk-vary-len-v0", "WalkerWalkVaryLenEnv"),
+    ):
+        _register(env_id, f"mtgym.envs.hipbmdp.hipbmdp:{cls}")
 
 
 def register_envs() -> None:
