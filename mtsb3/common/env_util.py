@@ -28,12 +28,13 @@ class _MonitorWrapper:
         self.wrapper_kwargs = wrapper_kwargs
 
     def __call__(self, env: gym.Env) -> gym.Env:
-        task = getattr(env.unwrapped, "get_task_state", lambda: None)()
         path = None
         if self.monitor_dir is not None:
             os.makedirs(self.monitor_dir, exist_ok=True)
+            finite = getattr(env.unwrapped, "n_tasks", None) is not None
+            prefix = f"task{env.unwrapped.get_task_state()}" if finite else "env"
             # several sub-envs may share a task (round robin), so the file name also needs a unique part
-            path = os.path.join(self.monitor_dir, f"task{task}-{uuid.uuid4().hex[:8]}")
+            path = os.path.join(self.monitor_dir, f"{prefix}-{uuid.uuid4().hex[:8]}")
         env = Monitor(env, filename=path, info_keywords=("is_success",) if path else ())
         if self.wrapper_class is not None:
             env = self.wrapper_class(env, **self.wrapper_kwargs)

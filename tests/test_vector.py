@@ -1,0 +1,75 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+from mtgym.vector import task_env_fns
+from mtsb3 import make_mt_vec_env
+
+
+@pytest.mark.parametrize("strategy", ["sync", "async"])
+def test_make_vec_one_task_per_sub_env(strategy):
+    envs = gym.make_vec("MT-PointGoal-v0", num_envs=6, vector_strategy=strategy)
+    obs, _ = envs.reset(seed=0)
+    np.testing.assert_array_equal(obs["task_obs"], [0, 1, 2, 3, 0, 1])
+    obs, *_ = envs.step(envs.action_space.sample())
+    np.testing.assert_array_equal(obs["task_obs"], [0, 1, 2, 3, 0, 1])
+    envs.close()
+
+
+def test_make_vec_bad_strategy():
+    with pytest.raises(ValueError, match="'sync' or 'async'"):
+        gym.make_vec("MT-PointGoal-v0", num_envs=2, vector_strategy="threads")
+
+
+def test_make_vec_continuous_tasks_differ_per_sub_env():
+    envs = gym.make_vec("MT-CartPole-v0", num_envs=3)
+    obs, _ = envs.reset(seed=0)
+    assert len({tuple(t) for t in obs["task_obs"].round(6)}) == 3
+    envs.close()
+
+
+@pytest.mark.parametrize("vec_env_cls", [DummyVecEnv, SubprocVecEnv])
+def test_make_mt_vec_env_tasks_and_seeds(vec_env_cls):
+    venv = make_mt_vec_env("MT-PointGoal-v0", seed=3, vec_env_cls=vec_env_cls)
+    assert venv.num_envs == 4
+    obs = venv.reset()
+    np.testing.assert_array_equal(obs["task_obs"].ravel(), [0, 1, 2, 3])
+    assert venv.get_attr("task_names") == [["goal_0", "goal_1", "goal_2", "goal_3"]] * 4
+    # seeded with seed + i: start positions differ across sub-envs but repeat across constructions
+    again = make_mt_vec_env("MT-PointGoal-v0", seed=3, vec_env_cls=vec_env_cls).reset()
+    np.testing.assert_array_equal(obs["env_obs"], again["env_obs"])
+    assert len({tuple(p) for p in obs["env_obs"]}) == 4
+    venv.close()
+
+
+def test_make_mt_vec_env_round_robin_and_split():
+    venv = make_mt_vec_env("MT-PointGoal-v0", n_envs=3, tasks=[1, 3])
+    np.testing.assert_array_equal(venv.reset()["task_obs"].ravel(), [1, 3, 1])
+    with pytest.raises(ValueError, match=r"\[0, 3\]"):
+        make_mt_vec_env("MT-PointGoal-v0", tasks=[4])
+    with pytest.raises(ValueError, match="no finite task set"):
+        make_mt_vec_env("MT-CartPole-v0")
+
+
+def test_make_mt_vec_env_wrapper_and_monitor(tmp_path):
+    from gymnasium.wrappers import TimeAwareObservation  # noqa: F401  (any wrapper works; use a trivial one)
+
+    venv = make_mt_vec_env(
+        "MT-PointGoal-v0", monitor_dir=str(tmp_path), wrapper_class=gym.wrappers.ClipReward, wrapper_kwargs={"min_reward": -0.5}
+    )
+    venv.reset()
+    _, rewards, _, _ = venv.step(np.zeros((4, 2), dtype=np.float32))
+    assert np.all(rewards >= -0.5)
+    for _ in range(30):
+        venv.step(np.zeros((4, 2), dtype=np.float32))
+    files = sorted(p.name.split("-")[0] for p in tmp_path.glob("*.monitor.csv"))
+    assert files == ["task0", "task1", "task2", "task3"]
+
+
+def test_task_env_fns_are_picklable():
+    import pickle
+
+    fns = task_env_fns("MT-PointGoal-v0", 2)
+    env = pickle.loads(pickle.dumps(fns[1]))()
+    assert env.unwrapped.get_task_state() == 1
