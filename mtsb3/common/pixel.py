@@ -2,8 +2,8 @@
 Pixel encoder and decoder of SAC-AE / DeepMDP / HiP-BMDP (spec §B5, §B12), as an SB3 features extractor.
 
 The encoder follows Yarats et al., "Improving Sample Efficiency in Model-Free Reinforcement Learning from Images"
-(https://arxiv.org/abs/1910.01741), as used by mtrl: ``obs / 255`` → Conv(C→32, 3×3, stride 2) → (L-1) ×
-Conv(32→32, 3×3, stride 1), ReLU after each → flatten → Linear → LayerNorm → tanh. The decoder mirrors it with
+(https://arxiv.org/abs/1910.01741), as used by mtrl: ``obs / 255`` → Conv(C→32, 3x3, stride 2) → (L-1) x
+Conv(32→32, 3x3, stride 1), ReLU after each → flatten → Linear → LayerNorm → tanh. The decoder mirrors it with
 transposed convolutions. Reconstruction targets are quantised to 5 bits with uniform dequantisation noise
 (Kingma & Dhariwal, Glow, https://arxiv.org/abs/1807.03039).
 """
@@ -59,7 +59,7 @@ def weight_init(module: nn.Module) -> None:
 
 def conv_output_shape(obs_shape: tuple[int, ...], num_layers: int) -> tuple[int, int]:
     """
-    Spatial size ``(h, w)`` after the encoder's convolutions: 35×35 for 84×84 input with 4 layers (39 with 2, 31 with 6).
+    Spatial size ``(h, w)`` after the encoder's convolutions: 35x35 for 84x84 input with 4 layers (39 with 2, 31 with 6).
 
     :param obs_shape: ``(C, H, W)``
     :param num_layers: number of conv layers
@@ -136,7 +136,7 @@ class PixelEncoder(nn.Module):
         """Share (not copy) the conv ``Parameter`` objects of ``source``, like mtrl's ``copy_conv_weights_from``."""
         if len(source.convs) != len(self.convs):
             raise ValueError(f"cannot tie {len(self.convs)} conv layers to {len(source.convs)}")
-        for src, trg in zip(source.convs, self.convs):
+        for src, trg in zip(source.convs, self.convs, strict=True):
             trg.weight = src.weight
             trg.bias = src.bias
 
@@ -144,7 +144,7 @@ class PixelEncoder(nn.Module):
 class PixelDecoder(nn.Module):
     """
     Transposed-conv decoder matching :class:`PixelEncoder` (spec §B12): Linear(feature → filters·h·w), ReLU, then
-    (L-1) × ConvT(filters→filters, 3, stride 1) with ReLU, then ConvT(filters→C, 3, stride 2). The last layer's
+    (L-1) x ConvT(filters→filters, 3, stride 1) with ReLU, then ConvT(filters→C, 3, stride 2). The last layer's
     ``output_padding`` (1 for even sizes such as 84) makes the output exactly ``(C, H, W)``.
 
     :param obs_shape: ``(C, H, W)`` of the images to reconstruct
@@ -159,7 +159,7 @@ class PixelDecoder(nn.Module):
         self.num_layers, self.num_filters = num_layers, num_filters
         self.conv_shape = conv_output_shape(self.obs_shape, num_layers)
         first = (self.conv_shape[0] + 2 * (num_layers - 1), self.conv_shape[1] + 2 * (num_layers - 1))
-        output_padding = tuple(size - ((n - 1) * 2 + 3) for size, n in zip(self.obs_shape[1:], first))
+        output_padding = tuple(size - ((n - 1) * 2 + 3) for size, n in zip(self.obs_shape[1:], first, strict=True))
         self.fc = nn.Linear(feature_dim, num_filters * self.conv_shape[0] * self.conv_shape[1])
         deconvs = [nn.ConvTranspose2d(num_filters, num_filters, 3, stride=1) for _ in range(num_layers - 1)]
         deconvs.append(nn.ConvTranspose2d(num_filters, self.obs_shape[0], 3, stride=2, output_padding=output_padding))

@@ -81,7 +81,7 @@ def test_preprocess_range_and_quantisation():
 def test_tied_convs_share_parameters():
     critic, actor = PixelEncoder((3, 32, 32), num_layers=3), PixelEncoder((3, 32, 32), num_layers=3)
     actor.tie_conv_weights_from(critic)
-    for a, c in zip(actor.convs, critic.convs):
+    for a, c in zip(actor.convs, critic.convs, strict=True):
         assert a.weight is c.weight and a.bias is c.bias
     assert actor.fc.weight is not critic.fc.weight
     with th.no_grad():
@@ -92,9 +92,7 @@ def test_tied_convs_share_parameters():
 
 
 def test_extractor_dict_obs_and_detach():
-    space = spaces.Dict(
-        {"env_obs": spaces.Box(0, 255, (9, 32, 32), np.uint8), "task_obs": spaces.Discrete(10)}
-    )
+    space = spaces.Dict({"env_obs": spaces.Box(0, 255, (9, 32, 32), np.uint8), "task_obs": spaces.Discrete(10)})
     extractor = PixelExtractor(space, features_dim=20, num_layers=2)
     assert extractor.features_dim == 20
     obs = {"env_obs": th.rand(4, 9, 32, 32, requires_grad=False), "task_obs": th.eye(10)[:4]}
