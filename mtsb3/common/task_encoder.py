@@ -1,0 +1,133 @@
+"""
+Task encoders: a learned (or pretrained, frozen) embedding of the task index followed by an MLP (mtrl's
+``TaskEncoder``, spec §B4).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.torch_layers import create_mlp
+from torch import nn
+
+PretrainedEmbeddings = str | os.PathLike | Mapping[str, Sequence[float]] | np.ndarray
+
+
+def load_task_embeddings(source: PretrainedEmbeddings, task_names: Sequence[str] | None = None) -> np.ndarray:
+    """
+    Read pretrained task embeddings and order them like ``task_names``.
+
+    :param source: a ``.json`` file mapping task name to a vector, a ``.npz`` file with one array per task name, a
+        ``.npy`` file holding such a dict (saved with ``np.save(path, dict)``), a ``{task_name: vector}`` mapping, or
+        an already ordered ``(n_tasks, dim)`` array
+    :param task_names: the task names in benchmark order (the order of the task indices); required unless
+        ``source`` is an array
+    :return: a float32 array ``(n_tasks, dim)`` whose row ``i`` embeds task ``task_names[i]``
+    :raises ValueError: on a missing task name, vectors of different shapes, or a non 1-D vector
+    """
+    if isinstance(source, np.ndarray):
+        array = np.asarray(source, dtype=np.float32)
+        if array.ndim != 2:
+            raise ValueError(f"Pretrained task embeddings must be a 2-D (n_tasks, dim) array, got shape {array.shape}")
+        if task_names is not None and len(task_names) != array.shape[0]:
+            raise ValueError(f"Got {array.shape[0]} pretrained task embeddings for {len(task_names)} tasks")
+        return array
+    if isinstance(source, Mapping):
+        table: Mapping[str, Any] = source
+        origin = "the given mapping"
+    else:
+        path = os.fspath(source)
+        origin = path
+        if path.endswith(".json"):
+            with open(path) as file:
+                table = json.load(file)
+        elif path.endswith(".npz"):
+            with np.load(path) as archive:
+                table = {key: archive[key] for key in archive.files}
+        elif path.endswith(".npy"):
+            # a dict saved with np.save is a pickled 0-d object array: only load files you made yourself
+            loaded = np.load(path, allow_pickle=True)
+            table = loaded.item() if loaded.dtype == object and loaded.shape == () else loaded
+            if not isinstance(table, Mapping):
+                raise ValueError(f"{path} must hold a {{task_name: vector}} dict (np.save(path, dict)), got {type(table)}")
+        else:
+            raise ValueError(f"Unsupported task embedding file {path!r}: expected a .json, .npz or .npy file")
+    if task_names is None:
+        raise ValueError("task_names is required to order pretrained task embeddings read from a file or mapping")
+    missing = [name for name in task_names if name not in table]
+    if missing:
+        raise ValueError(f"{origin} has no embedding for tasks {missing}; it has {sorted(table)}")
+    rows = [np.asarray(table[name], dtype=np.float32) for name in task_names]
+    shapes = {row.shape for row in rows}
+    if len(shapes) != 1 or rows[0].ndim != 1:
+        raise ValueError(f"Task embeddings in {origin} must be 1-D vectors of one length, got shapes {sorted(shapes)}")
+    return np.stack(rows)
+
+
+class TaskEncoder(nn.Module):
+    """
+    Map a task index to a task encoding: an embedding, then an MLP.
+
+    * **Learned** (default): ``Embedding(n_tasks, embedding_dim)``, ReLU, then an MLP ``net_arch`` to ``output_dim``
+      (mtrl: 50, [50, 50], 50).
+    * **Pretrained**: rows of a frozen table read by :func:`load_task_embeddings` (e.g. sentence embeddings of the
+      task descriptions, ``scripts/make_task_embeddings.py``), projected by ``pretrained_net_arch`` (mtrl: 768 to
+      100 to 50, with ReLUs), then the same MLP. The table is a buffer, so checkpoints do not need the file.
+
+    mtrl applies a ReLU to the raw pretrained embedding, which zeroes every negative component of a sentence embedding
+    (spec §B16.8). That looks unintended, so it is off here; ``relu_on_pretrained=True`` restores it.
+
+    :param n_tasks: number of tasks
+    :param output_dim: size of the task encoding
+    :param embedding_dim: size of the learned embedding (ignored with pretrained embeddings)
+    :param net_arch: hidden sizes of the MLP after the (projected) embedding
+    :param pretrained_embeddings: pretrained embeddings (see :func:`load_task_embeddings`); ``None`` learns them
+    :param task_names: task names in task-index order, used to order a pretrained file or mapping
+    :param pretrained_net_arch: the projection of the pretrained embedding (each layer followed by ReLU)
+    :param relu_on_pretrained: apply mtrl's ReLU to the raw pretrained embedding
+    :param activation_fn: activation between layers
+    """
+
+    def __init__(
+        self,
+        n_tasks: int,
+        output_dim: int = 50,
+        embedding_dim: int = 50,
+        net_arch: Sequence[int] = (50, 50),
+        pretrained_embeddings: PretrainedEmbeddings | None = None,
+        task_names: Sequence[str] | None = None,
+        pretrained_net_arch: Sequence[int] = (100, 50),
+        relu_on_pretrained: bool = False,
+        activation_fn: type[nn.Module] = nn.ReLU,
+    ):
+        super().__init__()
+        if n_tasks < 1:
+            raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+        if task_names is not None and len(task_names) != n_tasks:
+            raise ValueError(f"Got {len(task_names)} task names for {n_tasks} tasks")
+        self.n_tasks, self.output_dim = n_tasks, output_dim
+        self.pretrained = pretrained_embeddings is not None
+        layers: list[nn.Module]
+        if pretrained_embeddings is None:
+            self.embedding = nn.Embedding(n_tasks, embedding_dim)
+            layers = [activation_fn()]
+            in_dim = embedding_dim
+        else:
+            table = th.as_tensor(load_task_embeddings(pretrained_embeddings, task_names))
+            if table.shape[0] != n_tasks:
+                raise ValueError(f"Got {table.shape[0]} pretrained task embeddings for {n_tasks} tasks")
+            self.embedding = nn.Embedding.from_pretrained(table, freeze=True)
+            layers = [activation_fn()] if relu_on_pretrained else []
+            layers += create_mlp(table.shape[1], -1, list(pretrained_net_arch), activation_fn)
+            in_dim = pretrained_net_arch[-1] if pretrained_net_arch else table.shape[1]
+        layers += create_mlp(in_dim, output_dim, list(net_arch), activation_fn)
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, task_idx: th.Tensor) -> th.Tensor:
+        """:param task_idx: ``(batch,)`` long task indices; :return: ``(batch, output_dim)`` task encodings."""
+        return self.mlp(self.embedding(task_idx))

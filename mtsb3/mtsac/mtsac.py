@@ -1,0 +1,366 @@
+"""Multi-task SAC: SB3's SAC with per-task entropy temperatures, task loss weights and a gradient-combination hook."""
+
+from __future__ import annotations
+
+import io
+import pathlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, TypeVar
+
+import torch as th
+from stable_baselines3 import SAC
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import save_to_pkl
+from stable_baselines3.common.type_aliases import GymEnv
+from stable_baselines3.common.utils import polyak_update
+from stable_baselines3.common.vec_env import VecEnv
+
+from mtsb3.common.save_util import atomic_write, describe_tasks, get_rng_state, set_rng_state
+from mtsb3.common.task import TASK_KEY, n_tasks_of, per_task_mean, task_indices
+from mtsb3.common.task_encoder import load_task_embeddings
+from mtsb3.mtsac.policies import MlpPolicy, MTSACPolicy, MultiInputPolicy, MultiTaskPolicy
+
+SelfMTSAC = TypeVar("SelfMTSAC", bound="MTSAC")
+
+
+@contextmanager
+def _frozen(params: list[th.nn.Parameter]) -> Iterator[None]:
+    """Run the block with ``params`` as constants of the graph (no gradient is computed for them)."""
+    for param in params:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param in params:
+            param.requires_grad_(True)
+
+
+def _optimizer_params(optimizer: th.optim.Optimizer) -> list[th.nn.Parameter]:
+    return [param for group in optimizer.param_groups for param in group["params"]]
+
+
+class MTSAC(SAC):
+    """
+    Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, spec §B3; Meta-World
+    paper https://arxiv.org/abs/1910.10897; CARE paper https://arxiv.org/abs/2102.06177).
+
+    On top of SB3's SAC:
+
+    * **Disentangled alpha** (``disentangled_alpha=True``): one learned log temperature per task, indexed by each
+      sample's task. Both the entropy terms of the losses and the temperature loss use the sample's own task alpha.
+      The temperature loss keeps SB3's ``-log alpha·(log π + H̄)`` form (mtrl uses ``alpha·(...)``; both have the same fixed
+      point). The alphas are logged as ``train/ent_coef/<task name>``.
+    * **Task loss weights** (``task_loss_weights=True``, Meta-World+ https://arxiv.org/abs/2505.11289): the per-sample
+      critic and actor losses are weighted by ``n_tasks · softmax(-log alpha)[task]`` (detached), so tasks whose policy
+      is still uncertain (large alpha) weigh less.
+    * **Gradient combination** (``grad_method``, e.g. ``"pcgrad"``): the critic and actor losses are kept per sample,
+      averaged per task, and the per-task losses go through a combiner from :mod:`mtsb3.common.gradients` (one per
+      optimizer) instead of a plain mean.
+    * The actor loss is differentiated with the critic parameters frozen, so the actor step does not compute critic
+      weight gradients that SB3 then throws away; the twin critic is a fused ensemble (:class:`MTCritic`).
+    * Checkpoints store the env id and the task names (``env_id``, ``task_names``), are written atomically, and
+      include the global RNG states, so ``MTSAC.load(path, env, resume=True)`` plus ``load_replay_buffer`` continues
+      the run exactly (with the same live env).
+
+    The task index is read from the ``Discrete`` ``task_obs``; the multi-task options raise a ``ValueError`` for any
+    other task space. The other parameters are those of :class:`stable_baselines3.SAC`.
+
+    :param policy: the policy model (``"MultiInputPolicy"``/``"MultiTaskPolicy"``, ``"MlpPolicy"``, or a class)
+    :param env: the multi-task env (e.g. ``make_mt_vec_env("MT-MetaWorld-MT10-v0")``)
+    :param disentangled_alpha: one entropy temperature per task (needs ``ent_coef="auto"``)
+    :param task_loss_weights: weight the per-task losses by ``softmax(-log alpha)`` (needs ``disentangled_alpha``)
+    :param grad_method: name of a gradient combiner of :func:`mtsb3.common.gradients.make_grad_combiner`
+    :param grad_method_kwargs: its kwargs
+    :param kwargs: passed to :class:`stable_baselines3.SAC`
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+        "MultiTaskPolicy": MultiTaskPolicy,
+    }
+    policy: MTSACPolicy
+
+    def __init__(
+        self,
+        policy: str | type[MTSACPolicy],
+        env: GymEnv | str,
+        disentangled_alpha: bool = False,
+        task_loss_weights: bool = False,
+        grad_method: str | None = None,
+        grad_method_kwargs: dict[str, Any] | None = None,
+        _init_setup_model: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        self.disentangled_alpha = disentangled_alpha
+        self.task_loss_weights = task_loss_weights
+        self.grad_method = grad_method
+        self.grad_method_kwargs = grad_method_kwargs
+        self.env_id, self.task_names = describe_tasks(self.env)
+        self._rng_state: dict[str, Any] | None = None
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        needs_tasks = [
+            name
+            for name, on in (
+                ("disentangled_alpha=True (one alpha per task)", self.disentangled_alpha),
+                ("task_loss_weights=True", self.task_loss_weights),
+                (f"grad_method={self.grad_method!r} (per-task losses)", self.grad_method is not None),
+            )
+            if on
+        ]
+        self.n_tasks: int | None = n_tasks_of(self.observation_space, " and ".join(needs_tasks)) if needs_tasks else None
+        if self.task_loss_weights and not self.disentangled_alpha:
+            raise ValueError("task_loss_weights=True weights tasks by their own alpha: it needs disentangled_alpha=True")
+        if self.disentangled_alpha and not (isinstance(self.ent_coef, str) and self.ent_coef.startswith("auto")):
+            raise ValueError(
+                f"disentangled_alpha=True learns one alpha per task: it needs ent_coef='auto', got {self.ent_coef!r}"
+            )
+        if self.task_names is None and self.n_tasks is not None:
+            self.task_names = [f"task_{i}" for i in range(self.n_tasks)]
+        encoder_kwargs = dict(self.policy_kwargs.get("task_encoder_kwargs") or {})
+        if encoder_kwargs.get("pretrained_embeddings") is not None:
+            # read the file once, in task order: the checkpoint then holds the table and never needs the file again
+            names = encoder_kwargs.pop("task_names", self.task_names)
+            encoder_kwargs["pretrained_embeddings"] = load_task_embeddings(encoder_kwargs["pretrained_embeddings"], names)
+            self.policy_kwargs = {**self.policy_kwargs, "task_encoder_kwargs": encoder_kwargs}
+        super()._setup_model()
+        if self.disentangled_alpha:
+            assert self.log_ent_coef is not None and self.n_tasks is not None
+            # same initial value as SB3's ("auto_0.1" -> 0.1), once per task
+            self.log_ent_coef = self.log_ent_coef.detach().repeat(self.n_tasks).requires_grad_(True)
+            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+        self.critic_grad_combiner = self.actor_grad_combiner = None
+        if self.grad_method is not None:
+            # imported here so that MTSAC works without the gradients module
+            from mtsb3.common.gradients import make_grad_combiner
+
+            kwargs = dict(self.grad_method_kwargs or {})
+            seed = self.seed
+            self.critic_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
+            seed = None if seed is None else seed + 1
+            self.actor_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
+
+    # -- training ----------------------------------------------------------------------------------------------------
+    def _apply_update(
+        self,
+        optimizer: th.optim.Optimizer,
+        per_sample_loss: th.Tensor,
+        task_idx: th.Tensor | None = None,
+        params: list[th.nn.Parameter] | None = None,
+        combiner: Any | None = None,
+    ) -> th.Tensor:
+        """
+        One optimizer step on a per-sample loss.
+
+        Without a combiner this is SB3's ``mean -> backward -> step``. With one, the loss is averaged within each task
+        (:func:`~mtsb3.common.task.per_task_mean`) and ``combiner.backward(task_losses, params, task_present)`` writes
+        the combined gradient into ``params``.
+
+        :param optimizer: the optimizer to step
+        :param per_sample_loss: ``(batch,)`` losses
+        :param task_idx: ``(batch,)`` task indices (needed with a combiner)
+        :param params: the parameters the combiner writes gradients to
+        :param combiner: a gradient combiner, or ``None``
+        :return: the mean loss, detached
+        """
+        optimizer.zero_grad()
+        if combiner is None:
+            loss = per_sample_loss.mean()
+            loss.backward()
+        else:
+            assert task_idx is not None and params is not None and self.n_tasks is not None
+            task_losses, task_present = per_task_mean(per_sample_loss, task_idx, self.n_tasks)
+            combiner.backward(task_losses, params, task_present)
+            loss = per_sample_loss.mean()
+        optimizer.step()
+        return loss.detach()
+
+    def _task_index(self, observations: Any) -> th.Tensor | None:
+        if self.n_tasks is None:
+            return None
+        return task_indices(observations[TASK_KEY], self.n_tasks)
+
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        optimizers = [self.actor.optimizer, self.critic.optimizer]
+        if self.ent_coef_optimizer is not None:
+            optimizers += [self.ent_coef_optimizer]
+        self._update_learning_rate(optimizers)
+
+        critic_params = _optimizer_params(self.critic.optimizer)
+        actor_params = _optimizer_params(self.actor.optimizer)
+        # detached tensors, read once at the end: no device sync per gradient step
+        ent_coef_losses, ent_coefs, actor_losses, critic_losses = [], [], [], []
+
+        for gradient_step in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+            task_idx = self._task_index(replay_data.observations)
+
+            if self.use_sde:
+                self.actor.reset_noise()
+
+            actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
+
+            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+                # each sample uses the temperature of its own task (a scalar without disentangled alpha)
+                log_alpha = self.log_ent_coef[task_idx] if self.disentangled_alpha else self.log_ent_coef
+                ent_coef = th.exp(log_alpha.detach())
+                assert isinstance(self.target_entropy, float)
+                # the temperatures are independent per task: no gradient combination for them
+                ent_coef_loss = -(log_alpha * (log_prob + self.target_entropy).detach())
+                ent_coef_losses.append(self._apply_update(self.ent_coef_optimizer, ent_coef_loss))
+            else:
+                ent_coef = self.ent_coef_tensor
+            ent_coefs.append(ent_coef.mean().detach())
+
+            weights = None
+            if self.task_loss_weights:
+                assert self.log_ent_coef is not None and task_idx is not None
+                weights = (self.n_tasks * th.softmax(-self.log_ent_coef.detach(), dim=0))[task_idx]
+
+            with th.no_grad():
+                next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
+                next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+                next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+                next_q_values = next_q_values - (ent_coef * next_log_prob).reshape(-1, 1)
+                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+            current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
+            # per sample: 0.5 * sum over critics of the squared TD error (SB3's loss before the batch mean)
+            critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
+            if weights is not None:
+                critic_loss = critic_loss * weights
+            critic_losses.append(
+                self._apply_update(self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner)
+            )
+
+            # the critic is a constant of the actor loss: skip the critic weight gradients SB3 computes and discards
+            with _frozen(critic_params):
+                q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
+            min_qf_pi, _ = th.min(q_values_pi, dim=1)
+            actor_loss = ent_coef * log_prob - min_qf_pi
+            if weights is not None:
+                actor_loss = actor_loss * weights
+            actor_losses.append(
+                self._apply_update(self.actor.optimizer, actor_loss, task_idx, actor_params, self.actor_grad_combiner)
+            )
+
+            if gradient_step % self.target_update_interval == 0:
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+        self._n_updates += gradient_steps
+
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/ent_coef", th.stack(ent_coefs).mean().item())
+        self.logger.record("train/actor_loss", th.stack(actor_losses).mean().item())
+        self.logger.record("train/critic_loss", th.stack(critic_losses).mean().item())
+        if ent_coef_losses:
+            self.logger.record("train/ent_coef_loss", th.stack(ent_coef_losses).mean().item())
+        if self.disentangled_alpha:
+            assert self.log_ent_coef is not None and self.task_names is not None
+            for name, alpha in zip(self.task_names, th.exp(self.log_ent_coef.detach()).cpu().tolist(), strict=True):
+                self.logger.record(f"train/ent_coef/{name}", alpha)
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------------
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "critic_grad_combiner", "actor_grad_combiner"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        for name in ("critic_grad_combiner", "actor_grad_combiner"):
+            # a combiner with state (e.g. GradNorm's task weights) is an nn.Module: saved like the networks
+            if isinstance(getattr(self, name, None), th.nn.Module):
+                state_dicts.append(name)
+        return state_dicts, variables
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save the model like SB3, atomically (temporary file + ``os.replace``), with the global RNG states.
+
+        :param path: where to save (``.zip`` is appended when there is no suffix)
+        :param exclude: names of parameters that should be excluded in addition to the default ones
+        :param include: names of parameters that might be excluded but should be included anyway
+        """
+        self._rng_state = get_rng_state()
+        try:
+            atomic_write(path, "zip", lambda target: super(MTSAC, self).save(target, exclude, include))
+        finally:
+            self._rng_state = None
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the replay buffer as a pickle file, atomically.
+
+        :param path: where to save (``.pkl`` is appended when there is no suffix)
+        """
+        assert self.replay_buffer is not None, "The replay buffer is not defined"
+        atomic_write(path, "pkl", lambda target: save_to_pkl(target, self.replay_buffer, self.verbose))
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfMTSAC],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        resume: bool = False,
+        **kwargs: Any,
+    ) -> SelfMTSAC:
+        """
+        Load a model like SB3's ``load``, and check that ``env`` has the task names in the saved order.
+
+        :param resume: continue the saved run: keep the saved last observation (no env reset, so pass the same live
+            env) and restore the global RNG states of the save. Then ``load_replay_buffer`` and
+            ``learn(..., reset_num_timesteps=False)`` continue the run exactly.
+        :raises ValueError: if ``env`` has other task names, or the same ones in another order
+        The other parameters are those of ``BaseAlgorithm.load``.
+        """
+        model = super().load(
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset and not resume,
+            **kwargs,
+        )
+        if model.env is not None:
+            model._check_env_tasks(model.env)
+        if resume:
+            if model._rng_state is None:
+                raise ValueError(f"{path} holds no RNG state: it was not saved by MTSAC.save, so it cannot be resumed")
+            set_rng_state(model._rng_state)
+        model._rng_state = None
+        return model
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        """Like SB3's ``set_env``; also checks that ``env`` has the model's tasks in the same order."""
+        super().set_env(env, force_reset)
+        assert self.env is not None
+        self._check_env_tasks(self.env)
+
+    def _check_env_tasks(self, env: VecEnv) -> None:
+        env_id, task_names = describe_tasks(env)
+        saved = getattr(self, "task_names", None)
+        if saved is None or task_names is None or task_names == saved:
+            return
+        if sorted(task_names) == sorted(saved):
+            raise ValueError(
+                f"The env has the model's tasks in another order: task index i means {task_names} in the env but "
+                f"{saved} in the model (saved with env {self.env_id!r}), so per-task heads and alphas would be mixed up"
+            )
+        raise ValueError(f"The env ({env_id!r}) has tasks {task_names}, the model was trained on {self.env_id!r} with {saved}")

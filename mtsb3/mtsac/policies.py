@@ -1,0 +1,564 @@
+"""
+Multi-task SAC policies: task-conditioned actor and twin critic, optional per-task output heads and task encoder.
+
+Everything is composed through ``policy_kwargs`` (spec §B4 for the mtrl flags they mirror)::
+
+    MTSAC("MultiTaskPolicy", env, policy_kwargs=dict(
+        net_arch=[400, 400, 400],
+        multi_head=True,                       # mtrl should_use_multi_head_policy
+        use_task_encoder=True,                 # mtrl should_use_task_encoder
+        task_encoder_kwargs=dict(output_dim=50, pretrained_embeddings="mt10.json"),
+        concat_task_encoding=True,             # mtrl should_concatenate_task_info_with_encoder
+        condition_features_extractor_on_task=False,  # mtrl should_condition_encoder_on_task_info
+    ))
+
+Any ``BaseFeaturesExtractor`` over the Dict observation works (``features_extractor_class``); the task index used by
+the heads and the task encoder is read from the observation with :func:`mtsb3.common.task.task_indices`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.policies import BaseModel
+from stable_baselines3.common.preprocessing import get_action_dim, preprocess_obs
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
+from torch import nn
+
+from mtsb3.common.experts import BatchedMLP
+from mtsb3.common.task import TASK_KEY, n_tasks_of, task_indices, task_one_hot
+from mtsb3.common.task_encoder import TaskEncoder
+
+
+def _task_ranks(task_idx: th.Tensor, n_tasks: int) -> tuple[th.Tensor, int]:
+    """
+    :return: the rank of each sample among the samples of its task (in batch order) and the largest task count
+    """
+    counts = th.bincount(task_idx, minlength=n_tasks)
+    order = th.argsort(task_idx, stable=True)
+    starts = th.cumsum(counts, 0) - counts
+    ranks = th.empty_like(task_idx)
+    ranks[order] = th.arange(task_idx.shape[0], device=task_idx.device) - starts[task_idx[order]]
+    return ranks, int(counts.max())
+
+
+class TaskHeads(nn.Module):
+    """
+    One small MLP per task (and per group, e.g. per Q-network), each sample going through its own task's head.
+
+    The samples are scattered into a padded ``(groups·tasks, max_count, in)`` block and run through a
+    :class:`~mtsb3.common.experts.BatchedMLP` as one batched matmul per layer: the cost is about one head on the whole
+    batch (exactly that with a task-balanced batch), never ``n_tasks`` times it, and there is no loop over tasks.
+    mtrl instead runs every head on every sample and masks (spec §B4), which costs ``n_tasks`` times more.
+
+    :param n_tasks: number of tasks
+    :param in_features: input size
+    :param net_arch: hidden sizes of each head (``[]``: one linear layer per task)
+    :param out_features: output size
+    :param activation_fn: activation between layers
+    :param n_groups: number of independent sets of heads that read a ``(n_groups, batch, in)`` input
+    """
+
+    def __init__(
+        self,
+        n_tasks: int,
+        in_features: int,
+        net_arch: list[int],
+        out_features: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        n_groups: int = 1,
+    ):
+        super().__init__()
+        self.n_tasks, self.n_groups, self.out_features = n_tasks, n_groups, out_features
+        self.mlp = BatchedMLP(n_groups * n_tasks, in_features, net_arch, out_features, activation_fn)
+
+    def forward(self, x: th.Tensor, task_idx: th.Tensor) -> th.Tensor:
+        """
+        :param x: ``(batch, in)`` (one group) or ``(n_groups, batch, in)``
+        :param task_idx: ``(batch,)`` long task indices
+        :return: ``(batch, out)`` or ``(n_groups, batch, out)``, matching ``x``
+        """
+        grouped = x.ndim == 3
+        if not grouped:
+            x = x.unsqueeze(0)
+        ranks, max_count = _task_ranks(task_idx, self.n_tasks)
+        padded = x.new_zeros(self.n_groups, self.n_tasks, max_count, x.shape[-1])
+        padded[:, task_idx, ranks] = x
+        out = self.mlp(padded.reshape(self.n_groups * self.n_tasks, max_count, -1))
+        out = out.reshape(self.n_groups, self.n_tasks, max_count, -1)[:, task_idx, ranks]
+        return out if grouped else out.squeeze(0)
+
+
+class TaskConditioning(nn.Module):
+    """
+    Build the input of an actor/critic MLP from the observation: features, then the task encoding and/or one-hot.
+
+    :param observation_space: the observation space
+    :param normalize_images: passed to ``preprocess_obs``
+    :param n_tasks: number of tasks (``None`` when no task index is needed)
+    :param task_encoder: a task encoder shared with the other networks, or ``None``
+    :param concat_task_encoding: concatenate the task encoding to the features
+    :param concat_task_one_hot: concatenate the task one-hot to the features
+    :param condition_features_extractor_on_task: call ``features_extractor(obs, task_encoding)``
+    :param detach_task_encoding: stop the gradient of this network's loss into the task encoder
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        normalize_images: bool,
+        n_tasks: int | None,
+        task_encoder: TaskEncoder | None,
+        concat_task_encoding: bool,
+        concat_task_one_hot: bool,
+        condition_features_extractor_on_task: bool,
+        detach_task_encoding: bool,
+    ):
+        super().__init__()
+        self.observation_space, self.normalize_images, self.n_tasks = observation_space, normalize_images, n_tasks
+        self.task_encoder = task_encoder
+        self.concat_task_encoding = concat_task_encoding and task_encoder is not None
+        self.concat_task_one_hot = concat_task_one_hot
+        self.condition_features_extractor_on_task = condition_features_extractor_on_task and task_encoder is not None
+        self.detach_task_encoding = detach_task_encoding
+
+    def extra_dim(self) -> int:
+        """:return: how many inputs the conditioning adds to the features."""
+        dim = self.task_encoder.output_dim if self.concat_task_encoding and self.task_encoder is not None else 0
+        return dim + (self.n_tasks or 0) * self.concat_task_one_hot
+
+    def task_index(self, obs: PyTorchObs) -> th.Tensor | None:
+        """:return: the ``(batch,)`` task indices, or ``None`` when the policy does not use task indices."""
+        if self.n_tasks is None:
+            return None
+        assert isinstance(obs, dict)
+        return task_indices(obs[TASK_KEY], self.n_tasks)
+
+    def forward(
+        self, obs: PyTorchObs, features_extractor: BaseFeaturesExtractor, features_grad: bool = True
+    ) -> tuple[th.Tensor, th.Tensor | None]:
+        """
+        :param obs: the raw (not preprocessed) observation batch
+        :param features_extractor: the network's features extractor
+        :param features_grad: whether gradients flow into the features extractor (False for a shared extractor)
+        :return: the MLP input and the task indices (``None`` when not used)
+        """
+        task_idx = self.task_index(obs)
+        encoding = None
+        if self.task_encoder is not None:
+            assert task_idx is not None
+            encoding = self.task_encoder(task_idx)
+            if self.detach_task_encoding:
+                encoding = encoding.detach()
+        preprocessed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
+        with th.set_grad_enabled(features_grad and th.is_grad_enabled()):
+            if self.condition_features_extractor_on_task:
+                features = features_extractor(preprocessed, encoding)
+            else:
+                features = features_extractor(preprocessed)
+        parts = [features]
+        if self.concat_task_encoding:
+            assert encoding is not None
+            parts.append(encoding)
+        if self.concat_task_one_hot:
+            assert task_idx is not None and self.n_tasks is not None
+            parts.append(task_one_hot(task_idx, self.n_tasks))
+        return (th.cat(parts, dim=1) if len(parts) > 1 else features), task_idx
+
+
+class MTActor(Actor):
+    """
+    SAC actor with task conditioning and optional per-task output heads.
+
+    See :class:`MTSACPolicy` for the multi-task parameters; the others are those of SB3's SAC ``Actor``.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        features_extractor: nn.Module,
+        features_dim: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        use_sde: bool = False,
+        log_std_init: float = -3,
+        full_std: bool = True,
+        use_expln: bool = False,
+        clip_mean: float = 2.0,
+        normalize_images: bool = True,
+        n_tasks: int | None = None,
+        multi_head: bool = False,
+        head_net_arch: list[int] | None = None,
+        task_encoder: TaskEncoder | None = None,
+        concat_task_encoding: bool = True,
+        concat_task_one_hot: bool = False,
+        condition_features_extractor_on_task: bool = False,
+        detach_task_encoding: bool = True,
+    ):
+        if multi_head and use_sde:
+            raise ValueError("multi_head=True is not supported with use_sde=True (gSDE has no per-task noise heads)")
+        conditioning = TaskConditioning(
+            observation_space,
+            normalize_images,
+            n_tasks,
+            task_encoder,
+            concat_task_encoding,
+            concat_task_one_hot,
+            condition_features_extractor_on_task,
+            detach_task_encoding,
+        )
+        super().__init__(
+            observation_space,
+            action_space,
+            net_arch,
+            features_extractor,
+            features_dim + conditioning.extra_dim(),
+            activation_fn,
+            use_sde,
+            log_std_init,
+            full_std,
+            use_expln,
+            clip_mean,
+            normalize_images,
+        )
+        self.features_dim = features_dim  # without the conditioning, as passed (for _get_constructor_parameters)
+        self.conditioning = conditioning
+        self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
+        self.heads: TaskHeads | None = None
+        if multi_head:
+            if n_tasks is None:
+                raise ValueError("multi_head=True needs the number of tasks (a Discrete task_obs)")
+            last_dim = net_arch[-1] if net_arch else features_dim + conditioning.extra_dim()
+            # one head outputs mean and log_std together: a single batched op per layer
+            del self.mu, self.log_std
+            self.heads = TaskHeads(n_tasks, last_dim, self.head_net_arch, 2 * get_action_dim(action_space), activation_fn)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                n_tasks=self.n_tasks,
+                multi_head=self.multi_head,
+                head_net_arch=self.head_net_arch,
+                task_encoder=self.conditioning.task_encoder,
+                concat_task_encoding=self.conditioning.concat_task_encoding,
+                concat_task_one_hot=self.conditioning.concat_task_one_hot,
+                condition_features_extractor_on_task=self.conditioning.condition_features_extractor_on_task,
+                detach_task_encoding=self.conditioning.detach_task_encoding,
+            )
+        )
+        return data
+
+    def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
+        features, task_idx = self.conditioning(obs, self.features_extractor)
+        latent_pi = self.latent_pi(features)
+        if self.heads is not None:
+            assert task_idx is not None
+            mean_actions, log_std = self.heads(latent_pi, task_idx).chunk(2, dim=1)
+        else:
+            mean_actions = self.mu(latent_pi)
+            if self.use_sde:
+                return mean_actions, self.log_std, dict(latent_sde=latent_pi)
+            log_std = self.log_std(latent_pi)  # type: ignore[operator]
+        return mean_actions, th.clamp(log_std, LOG_STD_MIN, LOG_STD_MAX), {}
+
+
+class MTCritic(BaseModel):
+    """
+    Twin (or ``n_critics``) Q-networks fused into one batched ensemble, with task conditioning and optional per-task
+    heads.
+
+    The Q-networks are one :class:`~mtsb3.common.experts.BatchedMLP` (weights ``(n_critics, in, out)``), so both are
+    evaluated by one matmul per layer instead of SB3's one MLP call per critic. Each network is initialised like
+    ``nn.Linear``, as in SB3. :meth:`forward` keeps SB3's ``ContinuousCritic`` interface (a tuple of ``(batch, 1)``).
+
+    :param n_critics: number of Q-networks
+    :param share_features_extractor: whether the features extractor is the actor's (then it gets no critic gradient)
+    :param n_tasks: number of tasks (``None`` when no task index is needed)
+    :param multi_head: one output head per task for every Q-network
+    :param head_net_arch: hidden sizes of each head
+    :param task_encoder: see :class:`MTSACPolicy`
+    """
+
+    features_extractor: BaseFeaturesExtractor
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        net_arch: list[int],
+        features_extractor: BaseFeaturesExtractor,
+        features_dim: int,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        normalize_images: bool = True,
+        n_critics: int = 2,
+        share_features_extractor: bool = True,
+        n_tasks: int | None = None,
+        multi_head: bool = False,
+        head_net_arch: list[int] | None = None,
+        task_encoder: TaskEncoder | None = None,
+        concat_task_encoding: bool = True,
+        concat_task_one_hot: bool = False,
+        condition_features_extractor_on_task: bool = False,
+        detach_task_encoding: bool = False,
+    ):
+        super().__init__(
+            observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
+        )
+        self.conditioning = TaskConditioning(
+            observation_space,
+            normalize_images,
+            n_tasks,
+            task_encoder,
+            concat_task_encoding,
+            concat_task_one_hot,
+            condition_features_extractor_on_task,
+            detach_task_encoding,
+        )
+        self.net_arch, self.features_dim, self.activation_fn = list(net_arch), features_dim, activation_fn
+        self.n_critics, self.share_features_extractor = n_critics, share_features_extractor
+        self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
+        in_dim = features_dim + self.conditioning.extra_dim() + get_action_dim(action_space)
+        self.heads: TaskHeads | None = None
+        if multi_head:
+            if n_tasks is None:
+                raise ValueError("multi_head=True needs the number of tasks (a Discrete task_obs)")
+            self.q_networks = BatchedMLP(n_critics, in_dim, self.net_arch, None, activation_fn)
+            last_dim = self.net_arch[-1] if self.net_arch else in_dim
+            self.heads = TaskHeads(n_tasks, last_dim, self.head_net_arch, 1, activation_fn, n_groups=n_critics)
+        else:
+            self.q_networks = BatchedMLP(n_critics, in_dim, self.net_arch, 1, activation_fn)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                net_arch=self.net_arch,
+                features_dim=self.features_dim,
+                activation_fn=self.activation_fn,
+                features_extractor=self.features_extractor,
+                n_critics=self.n_critics,
+                share_features_extractor=self.share_features_extractor,
+                n_tasks=self.n_tasks,
+                multi_head=self.multi_head,
+                head_net_arch=self.head_net_arch,
+                task_encoder=self.conditioning.task_encoder,
+                concat_task_encoding=self.conditioning.concat_task_encoding,
+                concat_task_one_hot=self.conditioning.concat_task_one_hot,
+                condition_features_extractor_on_task=self.conditioning.condition_features_extractor_on_task,
+                detach_task_encoding=self.conditioning.detach_task_encoding,
+            )
+        )
+        return data
+
+    def q_values(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """:return: the Q-values of every Q-network, ``(n_critics, batch, 1)``."""
+        features, task_idx = self.conditioning(obs, self.features_extractor, features_grad=not self.share_features_extractor)
+        hidden = self.q_networks(th.cat([features, actions], dim=1))
+        if self.heads is not None:
+            assert task_idx is not None
+            hidden = self.heads(hidden, task_idx)
+        return hidden
+
+    def forward(self, obs: PyTorchObs, actions: th.Tensor) -> tuple[th.Tensor, ...]:
+        return tuple(self.q_values(obs, actions).unbind(0))
+
+    def q1_forward(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        """Only the first Q-network's value (SB3's TD3 uses it for the actor loss)."""
+        return self.q_values(obs, actions)[0]
+
+
+class MTSACPolicy(SACPolicy):
+    """
+    SAC policy for multi-task observations: SB3's ``SACPolicy`` plus task conditioning, per-task heads and a task
+    encoder, with a fused twin critic (:class:`MTCritic`).
+
+    The task index is read from ``obs["task_obs"]`` (``Discrete``); options that need it raise a ``ValueError`` for
+    any other task space. With the default ``CombinedExtractor`` the features already contain the task one-hot, which
+    is what SB3 users expect; mtrl's "MT-SAC" without task encoder gives the networks ``env_obs`` only (spec §B4), which
+    an extractor over ``env_obs`` reproduces.
+
+    :param multi_head: one output head per task for the actor (mean and log std) and each Q-network
+        (mtrl ``should_use_multi_head_policy``)
+    :param head_net_arch: hidden sizes of each head; ``[]`` (default) makes each head a linear layer. mtrl's heads
+        have one hidden layer, ``[400]``, on a trunk with one layer less.
+    :param use_task_encoder: build a :class:`~mtsb3.common.task_encoder.TaskEncoder` shared by the actor and critic
+        (mtrl ``should_use_task_encoder``); it is trained by the critic loss only, as in mtrl (``losses_to_train``)
+    :param task_encoder_kwargs: kwargs of the ``TaskEncoder`` (``output_dim``, ``pretrained_embeddings``, ...);
+        :class:`~mtsb3.MTSAC` fills ``task_names`` from the env
+    :param concat_task_encoding: concatenate the task encoding to the features before the MLPs
+        (mtrl ``should_concatenate_task_info_with_encoder``)
+    :param condition_features_extractor_on_task: pass the task encoding to the features extractor as
+        ``features_extractor(obs, task_encoding)`` (mtrl ``should_condition_encoder_on_task_info``), for extractors
+        that take it (FiLM, mixtures of encoders)
+    :param concat_task_one_hot: concatenate the task one-hot to the features (for extractors that drop ``task_obs``)
+    :param train_task_encoder_with_actor: also train the task encoder with the actor loss (mtrl does not)
+    :param kwargs: the other arguments are those of SB3's ``SACPolicy``
+    """
+
+    actor: MTActor
+    critic: MTCritic
+    critic_target: MTCritic
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        use_sde: bool = False,
+        log_std_init: float = -3,
+        use_expln: bool = False,
+        clip_mean: float = 2.0,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        multi_head: bool = False,
+        head_net_arch: list[int] | None = None,
+        use_task_encoder: bool = False,
+        task_encoder_kwargs: dict[str, Any] | None = None,
+        concat_task_encoding: bool = True,
+        condition_features_extractor_on_task: bool = False,
+        concat_task_one_hot: bool = False,
+        train_task_encoder_with_actor: bool = False,
+    ):
+        needs_tasks = [
+            name
+            for name, on in (
+                ("multi_head=True", multi_head),
+                ("use_task_encoder=True", use_task_encoder),
+                ("concat_task_one_hot=True", concat_task_one_hot),
+            )
+            if on
+        ]
+        # plain attributes only: nn.Module is not initialised yet, and _build (called by super) reads them
+        self.n_tasks = n_tasks_of(observation_space, " and ".join(needs_tasks)) if needs_tasks else None
+        if condition_features_extractor_on_task and not use_task_encoder:
+            raise ValueError("condition_features_extractor_on_task=True needs use_task_encoder=True (it passes the encoding)")
+        self.multi_head, self.head_net_arch = multi_head, list(head_net_arch or [])
+        self.use_task_encoder, self.task_encoder_kwargs = use_task_encoder, dict(task_encoder_kwargs or {})
+        self.concat_task_encoding = concat_task_encoding
+        self.condition_features_extractor_on_task = condition_features_extractor_on_task
+        self.concat_task_one_hot = concat_task_one_hot
+        self.train_task_encoder_with_actor = train_task_encoder_with_actor
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            use_sde,
+            log_std_init,
+            use_expln,
+            clip_mean,
+            features_extractor_class,
+            features_extractor_kwargs,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+            n_critics,
+            share_features_extractor,
+        )
+
+    def _task_kwargs(self, task_encoder: TaskEncoder | None, detach: bool) -> dict[str, Any]:
+        return dict(
+            n_tasks=self.n_tasks,
+            multi_head=self.multi_head,
+            head_net_arch=self.head_net_arch,
+            task_encoder=task_encoder,
+            concat_task_encoding=self.concat_task_encoding,
+            concat_task_one_hot=self.concat_task_one_hot,
+            condition_features_extractor_on_task=self.condition_features_extractor_on_task,
+            detach_task_encoding=detach,
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self.task_encoder: TaskEncoder | None = None
+        if self.use_task_encoder:
+            assert self.n_tasks is not None
+            self.task_encoder = TaskEncoder(self.n_tasks, **self.task_encoder_kwargs).to(self.device)
+        self.actor = self.make_actor()
+        actor_parameters = [
+            param
+            for name, param in self.actor.named_parameters()
+            if self.train_task_encoder_with_actor or "task_encoder" not in name
+        ]
+        self.actor.optimizer = self.optimizer_class(actor_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+
+        if self.share_features_extractor:
+            self.critic = self.make_critic(features_extractor=self.actor.features_extractor)
+            # as in SB3: the shared extractor is trained by the actor loss only
+            critic_parameters = [param for name, param in self.critic.named_parameters() if "features_extractor" not in name]
+        else:
+            self.critic = self.make_critic(features_extractor=None)
+            critic_parameters = list(self.critic.parameters())
+        # the target critic has its own copy of the task encoder, Polyak-averaged with the online one
+        self.critic_target = self.make_critic(features_extractor=None, task_encoder=copy.deepcopy(self.task_encoder))
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic.optimizer = self.optimizer_class(critic_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        self.critic_target.set_training_mode(False)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                share_features_extractor=self.share_features_extractor,
+                multi_head=self.multi_head,
+                head_net_arch=self.head_net_arch,
+                use_task_encoder=self.use_task_encoder,
+                task_encoder_kwargs=self.task_encoder_kwargs,
+                concat_task_encoding=self.concat_task_encoding,
+                condition_features_extractor_on_task=self.condition_features_extractor_on_task,
+                concat_task_one_hot=self.concat_task_one_hot,
+                train_task_encoder_with_actor=self.train_task_encoder_with_actor,
+            )
+        )
+        return data
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> MTActor:
+        actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
+        detach = not self.train_task_encoder_with_actor
+        return MTActor(**actor_kwargs, **self._task_kwargs(self.task_encoder, detach)).to(self.device)
+
+    def make_critic(
+        self, features_extractor: BaseFeaturesExtractor | None = None, task_encoder: TaskEncoder | None = None
+    ) -> MTCritic:
+        """
+        :param features_extractor: a features extractor to share, ``None`` builds a new one
+        :param task_encoder: the task encoder of this critic; ``None`` uses the policy's (shared with the actor)
+        """
+        critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
+        task_encoder = task_encoder if task_encoder is not None else self.task_encoder
+        return MTCritic(**critic_kwargs, **self._task_kwargs(task_encoder, detach=False)).to(self.device)
+
+
+class MultiInputPolicy(MTSACPolicy):
+    """:class:`MTSACPolicy` with SB3's ``CombinedExtractor`` (Dict observations) as the default features extractor."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        *args: Any,
+        features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,
+        **kwargs: Any,
+    ):
+        super().__init__(
+            observation_space, action_space, lr_schedule, *args, features_extractor_class=features_extractor_class, **kwargs
+        )
+
+
+MlpPolicy = MTSACPolicy
+MultiTaskPolicy = MultiInputPolicy
