@@ -10,8 +10,8 @@ from mtsb3 import make_mt_vec_env
 def test_ppo_learns_mt_cartpole():
     torch.set_num_threads(1)
     venv = make_mt_vec_env("MT-CartPole-v0", n_envs=8, seed=0)
-    tasks = venv.get_attr("unwrapped")
-    assert len({tuple(env.get_task_state().round(5)) for env in tasks}) == 8  # eight different physics
+    obs = venv.reset()
+    assert len({tuple(task.round(5)) for task in obs["task_obs"]}) == 8  # eight different physics
     model = PPO("MultiInputPolicy", venv, seed=0, n_steps=256, batch_size=256, learning_rate=1e-3, gae_lambda=0.95)
     before, _ = evaluate_policy(model, venv, n_eval_episodes=16)
     model.learn(40_000)
