@@ -128,6 +128,8 @@ class SoftModularizationExtractor(TaskConditionedExtractor):
     :param embedding_net_arch: hidden sizes of ``f`` before its last layer
     :param activation_fn: activation of the modules and of ``f``
     :param task_encoder_kwargs: the task encoder (see :func:`mtsb3.common.torch_layers.make_task_encoder`)
+    :param task_encoding_dim: take the task encoding, of this size, from the caller instead
+        (see :class:`~mtsb3.common.torch_layers.TaskConditionedExtractor`)
     """
 
     def __init__(
@@ -140,10 +142,11 @@ class SoftModularizationExtractor(TaskConditionedExtractor):
         embedding_net_arch: Sequence[int] = (),
         activation_fn: type[nn.Module] = nn.ReLU,
         task_encoder_kwargs: dict[str, Any] | None = None,
+        task_encoding_dim: int | None = None,
     ):
         if n_layers < 2:
             raise ValueError(f"Soft Modularization needs n_layers >= 2 (routing happens between layers), got {n_layers}")
-        super().__init__(observation_space, task_encoder_kwargs or {})
+        super().__init__(observation_space, task_encoder_kwargs or {}, task_encoding_dim)
         self._features_dim = module_hidden
         self.obs_embedding = nn.Sequential(
             *create_mlp(self.env_obs_dim, embedding_dim, list(embedding_net_arch), activation_fn), activation_fn()
@@ -152,13 +155,20 @@ class SoftModularizationExtractor(TaskConditionedExtractor):
         self.routing = RoutingNetwork(embedding_dim, n_modules, n_layers - 1)
         self.base = SoftModularNetwork(embedding_dim, n_modules, n_layers, module_hidden, activation_fn)
 
-    def routing_weights(self, observations: dict[str, th.Tensor]) -> list[th.Tensor]:
-        """:return: the ``(B, E, E)`` routing matrices for a batch of observations (for inspection and tests)."""
-        env_obs, task_idx = self.split(observations)
-        return self.routing(self.obs_embedding(env_obs) * self.task_embedding(self.encode_task(task_idx)))
-
-    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+    def _embed_and_route(
+        self, observations: dict[str, th.Tensor], task_encoding: th.Tensor | None
+    ) -> tuple[th.Tensor, list[th.Tensor]]:
         env_obs, task_idx = self.split(observations)
         embedding = self.obs_embedding(env_obs)
-        routing = self.routing(embedding * self.task_embedding(self.encode_task(task_idx)))
-        return self.base(embedding, routing)
+        return embedding, self.routing(embedding * self.task_embedding(self.encode_task(task_idx, task_encoding)))
+
+    def routing_weights(self, observations: dict[str, th.Tensor], task_encoding: th.Tensor | None = None) -> list[th.Tensor]:
+        """:return: the ``(B, E, E)`` routing matrices for a batch of observations (for inspection and tests)."""
+        return self._embed_and_route(observations, task_encoding)[1]
+
+    def forward(self, observations: dict[str, th.Tensor], task_encoding: th.Tensor | None = None) -> th.Tensor:
+        """
+        :param observations: the preprocessed ``Dict`` observation batch
+        :param task_encoding: the task encoding, when it comes from the caller
+        """
+        return self.base(*self._embed_and_route(observations, task_encoding))

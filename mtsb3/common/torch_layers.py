@@ -139,21 +139,35 @@ class TaskConditionedExtractor(BaseFeaturesExtractor):
     """
     Base of the extractors here: reads ``env_obs`` and the task index, and owns the task encoder.
 
+    The task encoding comes either from the extractor's own task encoder (``task_encoder_kwargs``: works under any
+    SB3 algorithm), or from the caller (``task_encoding_dim``): :class:`mtsb3.MTSAC` with
+    ``policy_kwargs=dict(use_task_encoder=True, condition_features_extractor_on_task=True)`` calls
+    ``extractor(obs, task_encoding)`` with the policy's task encoder, shared by actor and critic as in mtrl (spec §B4).
+
     Subclasses build their layers after this ``__init__`` (which knows the task encoding size) and then set
     ``self._features_dim``.
 
     :param observation_space: ``Dict(env_obs=Box, task_obs=Discrete(n_tasks))``
     :param task_encoder_kwargs: see :func:`make_task_encoder`; ``None`` when the subclass needs no task encoder
+    :param task_encoding_dim: size of a task encoding passed to ``forward``; the extractor then has no task encoder
     """
 
-    def __init__(self, observation_space: spaces.Dict, task_encoder_kwargs: dict[str, Any] | None):
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        task_encoder_kwargs: dict[str, Any] | None,
+        task_encoding_dim: int | None = None,
+    ):
         n_tasks = n_tasks_of(observation_space, type(self).__name__)
         super().__init__(observation_space, features_dim=1)  # the subclass sets the real size
         self.n_tasks = n_tasks
         self.env_obs_dim = get_flattened_obs_dim(observation_space[ENV_KEY])
         self.task_encoder: nn.Module | None = None
         self.task_encoding_dim = 0
-        if task_encoder_kwargs is not None:
+        self.external_task_encoding = task_encoding_dim is not None
+        if task_encoding_dim is not None:
+            self.task_encoding_dim = task_encoding_dim
+        elif task_encoder_kwargs is not None:
             self.task_encoder, self.task_encoding_dim = make_task_encoder(n_tasks, task_encoder_kwargs)
 
     def split(self, observations: dict[str, th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
@@ -165,9 +179,24 @@ class TaskConditionedExtractor(BaseFeaturesExtractor):
             return env_obs, th.zeros(env_obs.shape[0], dtype=th.long, device=env_obs.device)
         return env_obs, task_indices(task_obs, self.n_tasks)
 
-    def encode_task(self, task_idx: th.Tensor) -> th.Tensor:
-        """:return: the task encoding ``(B, task_encoding_dim)``."""
-        assert self.task_encoder is not None
+    def encode_task(self, task_idx: th.Tensor, task_encoding: th.Tensor | None = None) -> th.Tensor:
+        """
+        :param task_idx: ``(B,)`` long task indices
+        :param task_encoding: a task encoding from the caller, used as is when given
+        :return: the task encoding ``(B, task_encoding_dim)``
+        """
+        if task_encoding is not None:
+            if task_encoding.shape[-1] != self.task_encoding_dim:
+                raise ValueError(
+                    f"expected a task encoding of size {self.task_encoding_dim}, got {tuple(task_encoding.shape)}"
+                )
+            return task_encoding
+        if self.task_encoder is None:
+            raise ValueError(
+                f"{type(self).__name__} was built with task_encoding_dim={self.task_encoding_dim} and no task encoder: "
+                "call it as extractor(obs, task_encoding) (MTSAC: use_task_encoder=True, "
+                "condition_features_extractor_on_task=True), or build it with task_encoder_kwargs instead"
+            )
         return self.task_encoder(task_idx)
 
 
@@ -186,6 +215,8 @@ class FeedForwardEncoder(TaskConditionedExtractor):
         ``env_obs`` only, as mtrl's MT-SAC, spec §B4), ``"one_hot"`` (the task one-hot, as SB3's
         ``CombinedExtractor``) or ``"encoding"`` (the learned task encoding: MT-SAC + task encoder)
     :param task_encoder_kwargs: the task encoder for ``"encoding"`` (see :func:`make_task_encoder`)
+    :param task_encoding_dim: for ``"encoding"``: take the encoding, of this size, from the caller instead
+        (see :class:`TaskConditionedExtractor`)
     """
 
     def __init__(
@@ -196,23 +227,31 @@ class FeedForwardEncoder(TaskConditionedExtractor):
         activation_fn: type[nn.Module] = nn.ReLU,
         task_conditioning: Literal["none", "one_hot", "encoding"] = "encoding",
         task_encoder_kwargs: dict[str, Any] | None = None,
+        task_encoding_dim: int | None = None,
     ):
         if task_conditioning not in TASK_CONDITIONING:
             raise ValueError(f"task_conditioning must be one of {TASK_CONDITIONING}, got {task_conditioning!r}")
-        super().__init__(observation_space, (task_encoder_kwargs or {}) if task_conditioning == "encoding" else None)
+        encoding = task_conditioning == "encoding"
+        super().__init__(
+            observation_space, (task_encoder_kwargs or {}) if encoding else None, task_encoding_dim if encoding else None
+        )
         self.task_conditioning = task_conditioning
         self.body = nn.Sequential(*create_mlp(self.env_obs_dim, features_dim or -1, list(net_arch), activation_fn))
         body_dim = features_dim if features_dim is not None else (list(net_arch) or [self.env_obs_dim])[-1]
         task_dim = {"none": 0, "one_hot": self.n_tasks, "encoding": self.task_encoding_dim}[task_conditioning]
         self._features_dim = body_dim + task_dim
 
-    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+    def forward(self, observations: dict[str, th.Tensor], task_encoding: th.Tensor | None = None) -> th.Tensor:
+        """
+        :param observations: the preprocessed ``Dict`` observation batch
+        :param task_encoding: the task encoding, when it comes from the caller
+        """
         env_obs, task_idx = self.split(observations)
         features = self.body(env_obs)
         if self.task_conditioning == "one_hot":
             return th.cat([features, nn.functional.one_hot(task_idx, self.n_tasks).to(features.dtype)], dim=1)
         if self.task_conditioning == "encoding":
-            return th.cat([features, self.encode_task(task_idx)], dim=1)
+            return th.cat([features, self.encode_task(task_idx, task_encoding)], dim=1)
         return features
 
 
@@ -235,6 +274,8 @@ class FiLMEncoder(TaskConditionedExtractor):
     :param concat_task_encoding: append the task encoding to the output (mtrl's default
         ``should_concatenate_task_info_with_encoder=True``)
     :param task_encoder_kwargs: the task encoder (see :func:`make_task_encoder`)
+    :param task_encoding_dim: take the task encoding, of this size, from the caller instead
+        (see :class:`TaskConditionedExtractor`)
     """
 
     def __init__(
@@ -246,8 +287,9 @@ class FiLMEncoder(TaskConditionedExtractor):
         per_feature: bool = True,
         concat_task_encoding: bool = True,
         task_encoder_kwargs: dict[str, Any] | None = None,
+        task_encoding_dim: int | None = None,
     ):
-        super().__init__(observation_space, task_encoder_kwargs or {})
+        super().__init__(observation_space, task_encoder_kwargs or {}, task_encoding_dim)
         task_dim = self.task_encoding_dim
         self._features_dim = features_dim + (task_dim if concat_task_encoding else 0)
         sizes = [self.env_obs_dim, *net_arch, features_dim]
@@ -263,9 +305,13 @@ class FiLMEncoder(TaskConditionedExtractor):
         gammas, betas = self.film(z).chunk(2, dim=1)
         return [(1.0 + g, b) for g, b in zip(gammas.split(self.film_sizes, 1), betas.split(self.film_sizes, 1), strict=True)]
 
-    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+    def forward(self, observations: dict[str, th.Tensor], task_encoding: th.Tensor | None = None) -> th.Tensor:
+        """
+        :param observations: the preprocessed ``Dict`` observation batch
+        :param task_encoding: the task encoding, when it comes from the caller
+        """
         h, task_idx = self.split(observations)
-        z = self.encode_task(task_idx)
+        z = self.encode_task(task_idx, task_encoding)
         for i, (layer, (gamma, beta)) in enumerate(zip(self.layers, self.film_params(z), strict=True)):
             h = layer(h)
             if i < len(self.layers) - 1:
@@ -312,6 +358,8 @@ class MixtureOfEncoders(TaskConditionedExtractor):
     :param clusters: cluster name -> keywords (default :data:`METAWORLD_CLUSTERS`)
     :param task_descriptions: texts matched instead of the names (default :data:`METAWORLD_MT10_DESCRIPTIONS`)
     :param task_encoder_kwargs: the task encoder (see :func:`make_task_encoder`)
+    :param task_encoding_dim: take the task encoding, of this size, from the caller instead
+        (see :class:`TaskConditionedExtractor`)
     """
 
     def __init__(
@@ -331,6 +379,7 @@ class MixtureOfEncoders(TaskConditionedExtractor):
         clusters: Mapping[str, Sequence[str]] | None = None,
         task_descriptions: Mapping[str, str] | None = None,
         task_encoder_kwargs: dict[str, Any] | None = None,
+        task_encoding_dim: int | None = None,
     ):
         if mode not in MOE_MODES:
             raise ValueError(f"mode must be one of {MOE_MODES}, got {mode!r}")
@@ -360,7 +409,7 @@ class MixtureOfEncoders(TaskConditionedExtractor):
         if top_k is not None and (mode != "gate" or not 1 <= top_k <= n_experts):
             raise ValueError(f"top_k is for mode='gate', with 1 <= top_k <= n_experts={n_experts}; got {top_k}")
         needs_encoder = mode in ("attention", "gate") or concat_task_encoding
-        super().__init__(observation_space, (task_encoder_kwargs or {}) if needs_encoder else None)
+        super().__init__(observation_space, (task_encoder_kwargs or {}) if needs_encoder else None, task_encoding_dim)
         task_dim = self.task_encoding_dim
         self._features_dim = features_dim + (task_dim if concat_task_encoding else 0)
         self.mode, self.n_experts, self.temperature, self.top_k = mode, n_experts, temperature, top_k
@@ -384,8 +433,7 @@ class MixtureOfEncoders(TaskConditionedExtractor):
         if self.mixing is not None:
             return self.mixing[task_idx]
         assert self.selection is not None
-        if z is None:
-            z = self.encode_task(task_idx)
+        z = self.encode_task(task_idx, z)
         if self.detach_task_encoding:
             z = z.detach()
         weights = th.softmax(self.selection(z) / self.temperature, dim=1)
@@ -396,9 +444,15 @@ class MixtureOfEncoders(TaskConditionedExtractor):
             weights = th.zeros_like(weights).scatter(1, top_index, top_values)
         return weights
 
-    def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:
+    def forward(self, observations: dict[str, th.Tensor], task_encoding: th.Tensor | None = None) -> th.Tensor:
+        """
+        :param observations: the preprocessed ``Dict`` observation batch
+        :param task_encoding: the task encoding, when it comes from the caller
+        """
         env_obs, task_idx = self.split(observations)
-        z = self.encode_task(task_idx) if self.task_encoder is not None else None
+        z = None
+        if self.selection is not None or self.concat_task_encoding:
+            z = self.encode_task(task_idx, task_encoding)
         weights = self.expert_weights(task_idx, z)
         features = th.einsum("be,ebf->bf", weights, self.experts(env_obs))
         if self.concat_task_encoding:
