@@ -41,6 +41,23 @@ def _register_classic() -> None:
 
 def _register_metaworld() -> None:
     """Meta-World ids (see :mod:`mtgym.envs.metaworld`)."""
+    entry_point = "mtgym.envs.metaworld.env:MetaWorldMTEnv"
+    # mtrl protocol: one fixed goal per task, 150 steps (mtrl's hard-coded horizon), v1 reward / running std
+    mtrl = dict(goal_mode="fixed", reward_function_version="v1", normalize_reward=True)
+    _register("MT-MetaWorld-MT1-v0", entry_point, 150, benchmark="MT1", task_name="pick-place-v3", **mtrl)
+    for benchmark in ("MT10", "MT50"):
+        _register(f"MT-MetaWorld-{benchmark}-v0", entry_point, 150, benchmark=benchmark, **mtrl)
+    # Meta-World+ protocol: a goal drawn at every reset, Meta-World's 500 steps, v2 reward, no normalisation
+    for benchmark in ("MT10", "MT25", "MT50"):
+        _register(
+            f"MT-MetaWorld-{benchmark}-v1",
+            entry_point,
+            500,
+            benchmark=benchmark,
+            goal_mode="resample",
+            reward_function_version="v2",
+            normalize_reward=False,
+        )
 
 
 def _register_hipbmdp() -> None:

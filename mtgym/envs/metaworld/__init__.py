@@ -1,0 +1,23 @@
+"""
+Meta-World v3 multi-task benchmarks (needs ``pip install mtgym[metaworld]``).
+
+Registered ids (see :class:`~mtgym.envs.metaworld.env.MetaWorldMTEnv`):
+
+* mtrl protocol: ``MT-MetaWorld-MT1-v0``, ``MT-MetaWorld-MT10-v0``, ``MT-MetaWorld-MT50-v0``;
+* Meta-World+ protocol: ``MT-MetaWorld-MT10-v1``, ``MT-MetaWorld-MT25-v1``, ``MT-MetaWorld-MT50-v1``.
+"""
+
+from mtgym.envs.metaworld.benchmarks import BENCHMARK_TASKS, N_GOALS, benchmark_task_names, generate_goals, task_goal_seeds
+from mtgym.envs.metaworld.env import MetaWorldMTEnv
+from mtgym.envs.metaworld.task_env import MetaWorldTaskWrapper, make_task_env
+
+__all__ = [
+    "BENCHMARK_TASKS",
+    "N_GOALS",
+    "MetaWorldMTEnv",
+    "MetaWorldTaskWrapper",
+    "benchmark_task_names",
+    "generate_goals",
+    "make_task_env",
+    "task_goal_seeds",
+]
