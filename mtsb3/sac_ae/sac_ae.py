@@ -1,0 +1,162 @@
+"""SAC-AE: multi-task SAC with a pixel auto-encoder on the critic's encoder (spec §B12)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, ClassVar
+
+import torch as th
+import torch.nn.functional as F
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples
+from stable_baselines3.common.utils import polyak_update
+
+from mtsb3.common.pixel import preprocess_pixels
+from mtsb3.common.task import ENV_KEY
+from mtsb3.mtsac import MTSAC
+from mtsb3.sac_ae.policies import MultiInputPolicy, MultiTaskPolicy, SACAEPolicy
+
+
+def reconstruction_loss(reconstruction: th.Tensor, pixels: th.Tensor, latent: th.Tensor, latent_lambda: float) -> th.Tensor:
+    """
+    SAC-AE's decoder loss: ``MSE(reconstruction, preprocess(pixels)) + latent_lambda * mean(0.5 * ||h||²)``, where
+    the target is quantised to 5 bits with dequantisation noise (:func:`~mtsb3.common.pixel.preprocess_pixels`) and
+    the L2 penalty on the latent follows RAE (Ghosh et al. 2019, https://arxiv.org/abs/1903.12436).
+
+    :param reconstruction: decoder output ``(B, C, H, W)``
+    :param pixels: the raw target pixels in ``[0, 255]``
+    :param latent: the latent ``h`` that was decoded (or that the prediction was made from), ``(B, d)``
+    :param latent_lambda: weight of the latent penalty (mtrl: 0)
+    """
+    loss = F.mse_loss(reconstruction, preprocess_pixels(pixels))
+    if latent_lambda:
+        loss = loss + latent_lambda * (0.5 * latent.pow(2).sum(dim=1)).mean()
+    return loss
+
+
+class SACAE(MTSAC):
+    """
+    SAC-AE (Yarats et al., "Improving Sample Efficiency in Model-Free Reinforcement Learning from Images",
+    https://arxiv.org/abs/1910.01741) on multi-task pixel observations, as mtrl's ``sac_ae.Agent``.
+
+    Each gradient step is an :class:`~mtsb3.MTSAC` step (critic, actor, temperature, target networks) followed by
+    the representation update: every ``decoder_update_freq`` steps, the critic's encoder and a pixel decoder
+    minimise :func:`reconstruction_loss` of the observation from the critic latent, with their own optimizers
+    (``policy.encoder_optimizer`` and ``policy.decoder_optimizer``, see :class:`~mtsb3.sac_ae.policies.SACAEPolicy`).
+    The actor's convs are the critic's (tied) and the actor loss does not reach them.
+
+    Differences from mtrl, on purpose:
+
+    * the representation update samples its own minibatch (same distribution as the SAC step's), because
+      :meth:`MTSAC.train` does not expose its batch;
+    * the actor is updated every step (SB3's SAC), not every ``actor_update_freq = 2`` steps;
+    * the target encoder is Polyak-averaged with ``encoder_tau`` (mtrl: 0.05), the Q-networks with ``tau``.
+
+    :param policy: the policy (``"MultiInputPolicy"``/``"MultiTaskPolicy"``, or a :class:`SACAEPolicy` subclass)
+    :param env: the multi-task env with image ``env_obs`` (e.g. ``MT-HiPBMDP-Finger-Spin-vary-size-v0``)
+    :param decoder_update_freq: run the reconstruction update every this many gradient steps (mtrl: 1)
+    :param decoder_latent_lambda: weight of the L2 penalty on the latent (mtrl: 0)
+    :param encoder_tau: Polyak coefficient of the critic target's encoder (mtrl: 0.05)
+    :param kwargs: the other arguments are those of :class:`~mtsb3.MTSAC`
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MultiInputPolicy": MultiInputPolicy,
+        "MultiTaskPolicy": MultiTaskPolicy,
+    }
+    policy: SACAEPolicy
+    #: what the representation update needs: a pixel decoder (SAC-AE) or not (DeepMDP also runs on states)
+    requires_pixels: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        policy: str | type[SACAEPolicy],
+        env: GymEnv | str,
+        decoder_update_freq: int = 1,
+        decoder_latent_lambda: float = 0.0,
+        encoder_tau: float = 0.05,
+        _init_setup_model: bool = True,
+        **kwargs: Any,
+    ):
+        super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        if decoder_update_freq < 1:
+            raise ValueError(f"decoder_update_freq must be >= 1, got {decoder_update_freq}")
+        if not 0.0 <= encoder_tau <= 1.0:
+            raise ValueError(f"encoder_tau must be in [0, 1], got {encoder_tau}")
+        self.decoder_update_freq = decoder_update_freq
+        self.decoder_latent_lambda = decoder_latent_lambda
+        self.encoder_tau = encoder_tau
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if not isinstance(self.policy, SACAEPolicy):
+            raise ValueError(f"{type(self).__name__} needs a SACAEPolicy (or subclass), got {type(self.policy).__name__}")
+        if self.requires_pixels and self.policy.decoder is None:
+            raise ValueError(
+                f"{type(self).__name__} reconstructs pixels: it needs uint8 (C, H, W) image env_obs and the pixel "
+                f"encoder (mtsb3.common.pixel.PixelExtractor), got {self.observation_space} with "
+                f"{type(self.policy.critic.features_extractor).__name__}; for state observations use MTSAC or DeepMDP"
+            )
+
+    # -- training ------------------------------------------------------------------------------------------------------
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self._update_learning_rate(list(self.policy.representation_optimizers().values()))
+        logs: dict[str, list[th.Tensor]] = defaultdict(list)
+        for _ in range(gradient_steps):
+            super().train(1, batch_size)  # one SAC step; it counts the update in self._n_updates
+            self._update_target_encoder()
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            self.policy.set_training_mode(True)
+            for key, value in self._representation_step(replay_data).items():
+                logs[key].append(value)
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", th.stack(values).mean().item())
+
+    def _update_target_encoder(self) -> None:
+        """
+        Bring the target encoder's Polyak coefficient from ``tau`` to ``encoder_tau``.
+
+        :meth:`MTSAC.train` (called with one gradient step) has just averaged the whole critic with ``tau``:
+        ``t' = (1 - tau) t + tau e``. A second average with ``1 - (1 - encoder_tau) / (1 - tau)`` gives exactly
+        ``(1 - encoder_tau) t + encoder_tau e``.
+        """
+        if self.encoder_tau == self.tau or self.tau >= 1.0:
+            return
+        extra_tau = 1.0 - (1.0 - self.encoder_tau) / (1.0 - self.tau)
+        online = self.critic.features_extractor.parameters()
+        polyak_update(online, self.critic_target.features_extractor.parameters(), extra_tau)
+
+    def _representation_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
+        """
+        One representation update on a minibatch.
+
+        :return: the losses to log (detached scalars), by name
+        """
+        if self._n_updates % self.decoder_update_freq != 0:
+            return {}
+        return {"ae_loss": self._reconstruction_update(replay_data)}
+
+    def _step(self, loss: th.Tensor, optimizers: list[th.optim.Optimizer | None]) -> th.Tensor:
+        """``zero_grad`` / ``backward`` / ``step`` over several optimizers (``None`` entries are skipped)."""
+        active = [opt for opt in optimizers if opt is not None]
+        for opt in active:
+            opt.zero_grad()
+        loss.backward()
+        for opt in active:
+            opt.step()
+        return loss.detach()
+
+    def _reconstruction_update(self, replay_data: ReplayBufferSamples) -> th.Tensor:
+        """mtrl ``sac_ae.update_decoder``: reconstruct ``s`` from the critic latent ``h(s)``."""
+        obs = replay_data.observations
+        h = self.policy.encode(obs)
+        assert self.policy.decoder is not None
+        loss = reconstruction_loss(self.policy.decoder(h), obs[ENV_KEY], h, self.decoder_latent_lambda)  # type: ignore[index]
+        return self._step(loss, [self.policy.encoder_optimizer, self.policy.decoder_optimizer])
+
+    # -- checkpoints ---------------------------------------------------------------------------------------------------
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        state_dicts, variables = super()._get_torch_save_params()
+        return state_dicts + [f"policy.{name}" for name in self.policy.representation_optimizers()], variables
