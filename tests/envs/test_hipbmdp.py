@@ -12,7 +12,12 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import mtgym  # noqa: F401  (registers the ids)
-from mtgym.envs.hipbmdp import CHEETAH_TORSO_LENGTH, DMCEnv  # sets MUJOCO_GL before dm_control loads
+from mtgym.envs.hipbmdp import (  # sets MUJOCO_GL before dm_control loads
+    CHEETAH_TORSO_LENGTH,
+    FINGER_SIZE,
+    WALKER_FRICTION,
+    DMCEnv,
+)
 from mtgym.wrappers.frame_stack import FrameStack
 from mtgym.wrappers.sticky_observation import StickyObservation
 
@@ -120,32 +125,57 @@ def test_finger_split_radii():
     assert radii == pytest.approx(expected)
 
 
-def test_state_matches_raw_dm_control_with_summed_rewards():
-    """Task 0 of Cheetah is the stock model: our state env must follow ``suite.load`` exactly, two control steps per step."""
+@pytest.mark.parametrize(
+    ("variant", "domain", "task"),
+    [(FINGER_SIZE, "finger", "spin"), (CHEETAH_TORSO_LENGTH, "cheetah", "run"), (WALKER_FRICTION, "walker", "walk")],
+)
+def test_state_matches_raw_dm_control_with_summed_rewards(variant, domain, task):
+    """Task 0 is the stock model: our state env follows ``suite.load`` exactly, two control steps per env step."""
     from dm_control import suite
 
-    env = DMCEnv(CHEETAH_TORSO_LENGTH, 0, from_pixels=False, seed=7)
-    raw = suite.load("cheetah", "run", task_kwargs={"random": 7})
+    env = DMCEnv(variant, 0, from_pixels=False, seed=7)
+    raw = suite.load(domain, task, task_kwargs={"random": 7})
+
+    def flat(ts):
+        return np.concatenate([np.ravel(v) for v in ts.observation.values()]).astype(np.float32)
+
     obs, _ = env.reset()
-    ts = raw.reset()
-    np.testing.assert_allclose(obs, np.concatenate([v.ravel() for v in ts.observation.values()]).astype(np.float32))
+    np.testing.assert_array_equal(obs, flat(raw.reset()))
     rng = np.random.default_rng(0)
     for _ in range(5):
-        action = rng.uniform(-1, 1, size=6)
-        obs, reward, *_ = env.step(action)
+        action = rng.uniform(-1, 1, size=env.action_space.shape)
+        obs, reward, terminated, truncated, info = env.step(action)
         first = raw.step(action)
-        ts = raw.step(action)
-        assert reward == pytest.approx(first.reward + ts.reward)
-        np.testing.assert_allclose(obs, np.concatenate([v.ravel() for v in ts.observation.values()]).astype(np.float32))
+        second = raw.step(action)
+        assert reward == pytest.approx(first.reward + second.reward, abs=1e-12)
+        np.testing.assert_array_equal(obs, flat(second))
+        np.testing.assert_array_equal(info["internal_state"].shape, raw.physics.get_state().shape)
+        assert not (terminated or truncated) and info["discount"] == 1.0
 
 
-def test_actions_are_normalised_and_clipped():
+def test_pixels_match_raw_dm_control_render():
+    from dm_control import suite
+
+    env = DMCEnv(FINGER_SIZE, 0, from_pixels=True, seed=3)
+    raw = suite.load("finger", "spin", task_kwargs={"random": 3})
+    obs, _ = env.reset()
+    raw.reset()
+    assert obs.shape == (3, 84, 84) and obs.dtype == np.uint8
+    np.testing.assert_array_equal(obs, raw.physics.render(84, 84, camera_id=0).transpose(2, 0, 1))
+
+
+def test_actions_are_normalised_and_clamped():
     env = _state_env(CHEETAH)
     assert env.action_space == gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
-    env.reset(seed=0)
-    action = np.array([0.5, -0.25, 2.0, -3.0, 0.0, 1.0], dtype=np.float32)
-    env.step(action)
-    np.testing.assert_allclose(env.unwrapped.physics.data.ctrl, [0.5, -0.25, 1.0, -1.0, 0.0, 1.0])
+    inside = np.array([0.5, -0.25, 1.0, -1.0, 0.0, 1.0], dtype=np.float32)
+    outside = np.array([0.5, -0.25, 2.0, -3.0, 0.0, 1.0], dtype=np.float32)
+    after = []
+    for action in (inside, outside):
+        env.reset(seed=0)
+        after.append(env.step(action)[0]["env_obs"])
+        # [-1, 1] is the suite's own range: the control is applied unscaled (MuJoCo clamps it to ctrlrange)
+        np.testing.assert_allclose(env.unwrapped.physics.data.ctrl, action)
+    np.testing.assert_array_equal(after[0], after[1])
 
 
 def test_pixel_obs_shape_dtype_bounds_and_stacking():
