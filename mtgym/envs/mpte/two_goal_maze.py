@@ -8,7 +8,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTObs, check_task_index
+from mtgym.core import MTEnv, MTObs, check_task_index
 from mtgym.wrappers.env_to_mtenv import EnvToMTEnv
 
 try:
@@ -207,9 +207,11 @@ class MTTwoGoalMazeEnv(EnvToMTEnv[int]):
     ``resample_task_on_reset=False`` a plain reset keeps the task instead, as for every other MTEnv, and
     ``initial_task_state`` is the task of every episode until changed.
 
-    Seeding: ``task_seed`` seeds the task RNG at construction, so an env that is never seeded draws the reference's
-    goal sequence. As for every :class:`~mtgym.core.MTEnv`, ``seed_task(s)`` or the first ``reset(seed=s)`` then
-    reseeds it, so sub-envs with different seeds get different goal sequences and equal seeds give equal episodes.
+    Seeding: the goal is part of the episode's initial state, so ``reset(seed=s)`` reseeds the task RNG with ``s``
+    before drawing it, and equal seeds give equal episodes, goal included (what Gymnasium's ``check_env`` and SB3
+    expect). A plain ``reset()`` continues the stream. Once ``seed_task`` has been called, the task RNG belongs to
+    the caller and seeded resets leave it alone (the decoupled streams of :class:`~mtgym.core.MTEnv`). ``task_seed``
+    seeds it at construction, so an env that is never seeded draws the reference's goal sequence.
 
     :param env: the miniworld maze
     :param task_seed: the initial seed of the task RNG
@@ -228,8 +230,18 @@ class MTTwoGoalMazeEnv(EnvToMTEnv[int]):
         self.task_names = [f"goal_{color}" for color in GOAL_COLORS]
         self.resample_task_on_reset = resample_task_on_reset
         self.set_task_state(initial_task_state)
-        self.seed_task(task_seed)
-        self._task_seed_explicit = False  # a later seed_task or first seeded reset still reseeds it (see above)
+        self._task_seed_by_user = False
+        MTEnv.seed_task(self, task_seed)
+
+    def seed_task(self, seed: int | None = None) -> list[int]:
+        """
+        Seed the task RNG; seeded resets no longer reseed it afterwards.
+
+        :param seed: the task seed; ``None`` draws one from OS entropy
+        :return: ``[seed used]``
+        """
+        self._task_seed_by_user = True
+        return super().seed_task(seed)
 
     @property
     def n_tasks(self) -> int:
@@ -255,9 +267,11 @@ class MTTwoGoalMazeEnv(EnvToMTEnv[int]):
         return int(self.np_random_task.integers(self.n_tasks))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[MTObs, dict[str, Any]]:
+        if seed is not None and not self._task_seed_by_user:
+            # MTEnv.seed_task directly: this is not the caller taking over the stream. It also marks the task RNG as
+            # seeded, so MTEnv.reset does not reseed it after the draw below.
+            MTEnv.seed_task(self, seed)
         if self.resample_task_on_reset and not (options and "task_state" in options):
-            if seed is not None and not self._task_seed_explicit:
-                self.seed_task(seed)  # the mtgym.core rule, applied before the draw so that it is reproducible
             self.reset_task_state()
         return super().reset(seed=seed, options=options)
 
