@@ -4,6 +4,7 @@ import mtgym  # noqa: F401  (registers the env ids that the algorithms are usual
 from mtsb3.common.env_util import make_mt_vec_env
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.deepmdp import DeepMDP
+from mtsb3.distral import Distral
 from mtsb3.hipbmdp import HiPBMDP
 from mtsb3.mtsac import MTSAC
 from mtsb3.sac_ae import SACAE
@@ -12,3 +13,4 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "make_mt_vec_env"]
 __all__ += ["MTSAC", "TaskEncoder"]
 __all__ += ["SACAE", "DeepMDP", "HiPBMDP"]
+__all__ += ["Distral"]

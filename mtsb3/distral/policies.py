@@ -1,0 +1,260 @@
+"""Distral policies: ``T`` SAC task policies (and their critics) as one batched network, plus the distilled policy π0."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import FlattenExtractor
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor
+from torch import nn
+
+from mtsb3.common.experts import BatchedLinear, BatchedMLP
+from mtsb3.common.task import ENV_KEY, TASK_KEY, n_tasks_of, task_indices
+
+
+class TaskGrouping(NamedTuple):
+    """Where each sample of a batch sits once the batch is split by task into a padded ``(T, slots, ...)`` block."""
+
+    task: th.Tensor
+    """``(batch,)`` task of each sample"""
+    slot: th.Tensor
+    """``(batch,)`` position of each sample within its task's rows"""
+    n_slots: int
+    """rows per task (the largest task count in the batch)"""
+
+
+def group_by_task(task_idx: th.Tensor, n_tasks: int) -> TaskGrouping:
+    """
+    Route every sample to its own task's network: sample ``b`` goes to row ``slot[b]`` of block ``task_idx[b]``.
+
+    Running ``T`` networks on a ``(T, slots, in)`` block costs one network on the batch when the tasks are balanced
+    (the task-balanced buffer), instead of ``T`` networks on every sample.
+
+    :param task_idx: ``(batch,)`` long task indices
+    :param n_tasks: number of tasks
+    """
+    counts = th.bincount(task_idx, minlength=n_tasks)
+    order = th.argsort(task_idx, stable=True)
+    starts = th.cumsum(counts, 0) - counts
+    slot = th.empty_like(task_idx)
+    slot[order] = th.arange(task_idx.shape[0], device=task_idx.device) - starts[task_idx[order]]
+    return TaskGrouping(task_idx, slot, int(counts.max()))
+
+
+def to_task_blocks(x: th.Tensor, grouping: TaskGrouping, n_tasks: int) -> th.Tensor:
+    """``(batch, ...)`` -> ``(T, slots, ...)``, zero padded."""
+    out = x.new_zeros(n_tasks, grouping.n_slots, *x.shape[1:])
+    out[grouping.task, grouping.slot] = x
+    return out
+
+
+def from_task_blocks(y: th.Tensor, grouping: TaskGrouping) -> th.Tensor:
+    """``(T, slots, ...)`` -> ``(batch, ...)`` in the original sample order (inverse of :func:`to_task_blocks`)."""
+    return y[grouping.task, grouping.slot]
+
+
+def _split_net_arch(net_arch: list[int] | dict[str, list[int]] | None) -> tuple[list[int], list[int]]:
+    if net_arch is None:
+        return [256, 256], [256, 256]
+    if isinstance(net_arch, dict):
+        return list(net_arch["pi"]), list(net_arch["qf"])
+    return list(net_arch), list(net_arch)
+
+
+class TaskActors(nn.Module):
+    """
+    ``T`` squashed-Gaussian SAC actors (SB3's ``Actor`` architecture) with stacked weights.
+
+    Sample ``b`` is acted on by the actor of its task ``task_idx[b]`` only, in one batched pass
+    (:func:`group_by_task`).
+
+    :param n_tasks: number of tasks
+    :param obs_dim: size of the flattened ``env_obs``
+    :param action_dim: action size
+    :param net_arch: hidden sizes
+    :param activation_fn: activation
+    """
+
+    def __init__(self, n_tasks: int, obs_dim: int, action_dim: int, net_arch: list[int], activation_fn: type[nn.Module]):
+        super().__init__()
+        self.n_tasks = n_tasks
+        self.latent_pi = BatchedMLP(n_tasks, obs_dim, net_arch, None, activation_fn)
+        self.mu = BatchedLinear(n_tasks, self.latent_pi.out_features, action_dim)
+        self.log_std = BatchedLinear(n_tasks, self.latent_pi.out_features, action_dim)
+        self.action_dist = SquashedDiagGaussianDistribution(action_dim)
+
+    def get_action_dist_params(self, env_obs: th.Tensor, grouping: TaskGrouping) -> tuple[th.Tensor, th.Tensor]:
+        """:return: the pre-tanh Gaussian mean and (clamped, as SB3) log std of each sample's task actor, ``(batch, A)``."""
+        latent = self.latent_pi(to_task_blocks(env_obs, grouping, self.n_tasks))
+        mean = from_task_blocks(self.mu(latent), grouping)
+        log_std = th.clamp(from_task_blocks(self.log_std(latent), grouping), LOG_STD_MIN, LOG_STD_MAX)
+        return mean, log_std
+
+    def forward(self, env_obs: th.Tensor, grouping: TaskGrouping, deterministic: bool = False) -> th.Tensor:
+        mean, log_std = self.get_action_dist_params(env_obs, grouping)
+        return self.action_dist.actions_from_params(mean, log_std, deterministic=deterministic)
+
+    def sample(self, env_obs: th.Tensor, grouping: TaskGrouping) -> tuple[th.Tensor, ...]:
+        """
+        Reparametrised sample of each sample's task policy.
+
+        :return: squashed actions, pre-tanh Gaussian actions, log π_i(a|s) ``(batch,)``, mean and log std
+        """
+        mean, log_std = self.get_action_dist_params(env_obs, grouping)
+        dist = self.action_dist.proba_distribution(mean, log_std)
+        actions = dist.sample()
+        gaussian_actions = dist.gaussian_actions
+        assert gaussian_actions is not None
+        return actions, gaussian_actions, dist.log_prob(actions, gaussian_actions), mean, log_std
+
+
+class TaskCritics(nn.Module):
+    """
+    ``n_critics`` Q-networks per task (SB3's ``ContinuousCritic`` architecture), all ``n_critics * T`` stacked in one
+    :class:`~mtsb3.common.experts.BatchedMLP`; each sample is scored by its own task's critics.
+
+    :param n_tasks: number of tasks
+    :param obs_dim: size of the flattened ``env_obs``
+    :param action_dim: action size
+    :param net_arch: hidden sizes
+    :param activation_fn: activation
+    :param n_critics: critics per task (clipped double Q: 2)
+    """
+
+    def __init__(
+        self,
+        n_tasks: int,
+        obs_dim: int,
+        action_dim: int,
+        net_arch: list[int],
+        activation_fn: type[nn.Module],
+        n_critics: int = 2,
+    ):
+        super().__init__()
+        self.n_tasks, self.n_critics = n_tasks, n_critics
+        self.q_networks = BatchedMLP(n_critics * n_tasks, obs_dim + action_dim, net_arch, 1, activation_fn)
+
+    def forward(self, env_obs: th.Tensor, actions: th.Tensor, grouping: TaskGrouping) -> th.Tensor:
+        """:return: ``(batch, n_critics)`` Q-values of each sample's task critics."""
+        blocks = to_task_blocks(th.cat([env_obs, actions], dim=1), grouping, self.n_tasks)
+        q = self.q_networks(blocks.repeat(self.n_critics, 1, 1))  # (n_critics * T, slots, 1)
+        q = q.view(self.n_critics, self.n_tasks, grouping.n_slots).permute(1, 2, 0)  # (T, slots, n_critics)
+        return from_task_blocks(q, grouping)
+
+
+class DistralPolicy(BasePolicy):
+    """
+    Policy of :class:`~mtsb3.distral.Distral`: one SAC actor and ``n_critics`` critics per task, each set stacked into
+    one batched network, and the distilled policy π0 (a plain SB3 SAC ``Actor`` on ``env_obs``, shared by all tasks).
+
+    The task networks read only ``env_obs``: the task index routes each sample to its own task's weights. Acting
+    (``predict``) uses the task policy of each observation's task; π0 is used in training only.
+
+    :param observation_space: a ``Dict`` with a 1-D ``env_obs`` and a ``Discrete`` ``task_obs``
+    :param action_space: a ``Box`` action space
+    :param lr_schedule: learning rate schedule of the three optimizers
+    :param net_arch: hidden sizes of the task actors and critics (a list, or ``dict(pi=..., qf=...)``)
+    :param distilled_net_arch: hidden sizes of π0 (default: the task actors')
+    :param activation_fn: activation
+    :param n_critics: critics per task
+    :param optimizer_class: optimizer
+    :param optimizer_kwargs: its kwargs
+    :param use_sde: must be False (set by SB3's off-policy base class)
+    """
+
+    actor: TaskActors
+    critic: TaskCritics
+    critic_target: TaskCritics
+    distilled: Actor
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: list[int] | dict[str, list[int]] | None = None,
+        distilled_net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        n_critics: int = 2,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        use_sde: bool = False,
+    ):
+        if use_sde:
+            raise ValueError("Distral does not support gSDE (use_sde=True)")
+        super().__init__(
+            observation_space,
+            action_space,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            squash_output=True,
+            normalize_images=False,
+        )
+        self.n_tasks = n_tasks_of(observation_space, "Distral (one policy per task)")
+        env_space = observation_space[ENV_KEY]
+        if not isinstance(env_space, spaces.Box) or len(env_space.shape) != 1:
+            raise ValueError(f"Distral needs a 1-D Box env_obs, got {env_space}")
+        self.net_arch, self.distilled_net_arch = net_arch, distilled_net_arch
+        self.activation_fn, self.n_critics = activation_fn, n_critics
+        pi_arch, qf_arch = _split_net_arch(net_arch)
+        obs_dim, action_dim = get_flattened_obs_dim(env_space), get_action_dim(action_space)
+
+        self.actor = TaskActors(self.n_tasks, obs_dim, action_dim, pi_arch, activation_fn)
+        self.critic = TaskCritics(self.n_tasks, obs_dim, action_dim, qf_arch, activation_fn, n_critics)
+        self.critic_target = TaskCritics(self.n_tasks, obs_dim, action_dim, qf_arch, activation_fn, n_critics)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self.distilled = Actor(
+            env_space,
+            action_space,
+            list(pi_arch if distilled_net_arch is None else distilled_net_arch),
+            FlattenExtractor(env_space),
+            obs_dim,
+            activation_fn=activation_fn,
+        )
+        for module in (self.actor, self.critic, self.distilled):
+            module.optimizer = self.optimizer_class(  # type: ignore[assignment]
+                module.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
+            )
+        self.set_training_mode(False)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            net_arch=self.net_arch,
+            distilled_net_arch=self.distilled_net_arch,
+            activation_fn=self.activation_fn,
+            n_critics=self.n_critics,
+            lr_schedule=self._dummy_schedule,
+            optimizer_class=self.optimizer_class,
+            optimizer_kwargs=self.optimizer_kwargs,
+        )
+        return data
+
+    def split_obs(self, obs: PyTorchObs) -> tuple[th.Tensor, TaskGrouping]:
+        """:return: the flattened float ``env_obs`` and the routing of each sample to its task."""
+        assert isinstance(obs, dict)
+        env_obs = obs[ENV_KEY].float().flatten(1)
+        return env_obs, group_by_task(task_indices(obs[TASK_KEY], self.n_tasks), self.n_tasks)
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        return self._predict(obs, deterministic)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        env_obs, grouping = self.split_obs(observation)
+        return self.actor(env_obs, grouping, deterministic)
+
+    def set_training_mode(self, mode: bool) -> None:
+        self.actor.train(mode)
+        self.critic.train(mode)
+        self.distilled.train(mode)
+        self.training = mode
+
+
+MlpPolicy = MultiInputPolicy = MultiTaskPolicy = DistralPolicy
