@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from typing import Any, SupportsFloat
 
@@ -100,16 +102,19 @@ class TwoGoalMazeEnv(MiniWorldEnv):
         self.empty_mu = empty_mu
         self.goal = 0
         self.total_reward = 0.0
-        # the TimeLimit of the registered id ends episodes; the base class's own step limit is never used
-        super().__init__(
-            max_episode_steps=2**31 - 1,
-            obs_width=IMAGE_SIZE,
-            obs_height=IMAGE_SIZE,
-            window_width=256,
-            window_height=256,
-            render_mode=render_mode,
-            view="top",
-        )
+        # miniworld prints "Falling back to num_samples=..." for each frame buffer when the GL driver (EGL/Mesa here)
+        # supports fewer MSAA samples than it asks for. That is expected and not actionable, so keep stdout clean.
+        with contextlib.redirect_stdout(io.StringIO()):
+            # the TimeLimit of the registered id ends episodes; the base class's own step limit is never used
+            super().__init__(
+                max_episode_steps=2**31 - 1,
+                obs_width=IMAGE_SIZE,
+                obs_height=IMAGE_SIZE,
+                window_width=256,
+                window_height=256,
+                render_mode=render_mode,
+                view="top",
+            )
         self.action_space = spaces.Discrete(3)
         if obs_type == "xy":
             x_hi, z_hi = (size_x + 1) / size_x * 2.1 - 1, (size_y + 1) / size_y * 2.1 - 1
