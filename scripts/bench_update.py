@@ -1,0 +1,262 @@
+"""
+Benchmark one gradient step (``model.train(1, batch_size)``) of the mtsb3 algorithms against plain SB3 SAC.
+
+The replay buffers hold synthetic transitions with benchmark shapes (MT10: ``env_obs`` 39-d, ``Discrete(10)`` task,
+4-d action), so no Meta-World is needed. Each comparison runs A and B alternately (A B A B ...) in one process and
+prints the ratio of the medians. Add a comparison by writing one ``bench_<name>(args) -> list[Result]`` function and
+listing it in ``SECTIONS``.
+
+Usage::
+
+    python scripts/bench_update.py                       # every section
+    python scripts/bench_update.py --sections mtsac multi_head --rounds 30 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3 import SAC
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import configure
+
+from mtsb3 import MTSAC
+from mtsb3.common.buffers import TaskBalancedReplayBuffer
+
+NET_ARCH = [400, 400, 400]
+
+
+class ShapeEnv(gym.Env):
+    """An env that only carries the spaces of a multi-task benchmark (the benchmark never steps it)."""
+
+    def __init__(self, obs_dim: int = 39, n_tasks: int = 10, action_dim: int = 4):
+        self.observation_space = spaces.Dict(
+            {"env_obs": spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32), "task_obs": spaces.Discrete(n_tasks)}
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        return self.observation_space.sample(), {}
+
+    def step(self, action):
+        return self.observation_space.sample(), 0.0, False, False, {}
+
+
+@dataclass
+class Result:
+    """A measured comparison: ``ratio`` = median time of A / median time of B (or its inverse, see ``how``)."""
+
+    name: str
+    time_a: float
+    time_b: float
+    ratio: float
+    how: str
+    target: str
+
+
+# -- shared timing helpers ---------------------------------------------------------------------------------------------
+def fill_buffer(model: BaseAlgorithm, n_transitions: int, seed: int = 0) -> None:
+    """Add ``n_transitions`` random transitions (one sub-env per task, tasks in order) to ``model.replay_buffer``."""
+    rng = np.random.default_rng(seed)
+    buffer = model.replay_buffer
+    assert buffer is not None
+    n_envs = buffer.n_envs
+    obs_space = model.observation_space
+    assert isinstance(obs_space, spaces.Dict)
+    obs_dim = obs_space["env_obs"].shape[0]
+    action_dim = model.action_space.shape[0]
+    tasks = np.arange(n_envs) % obs_space["task_obs"].n
+    for _ in range(n_transitions // n_envs):
+        obs = {"env_obs": rng.standard_normal((n_envs, obs_dim), dtype=np.float32), "task_obs": tasks}
+        next_obs = {"env_obs": rng.standard_normal((n_envs, obs_dim), dtype=np.float32), "task_obs": tasks}
+        action = rng.uniform(-1, 1, (n_envs, action_dim)).astype(np.float32)
+        reward = rng.standard_normal(n_envs).astype(np.float32)
+        buffer.add(obs, next_obs, action, reward, np.zeros(n_envs), [{} for _ in range(n_envs)])
+
+
+def make_model(
+    algo: type[BaseAlgorithm], n_tasks: int, batch_size: int, buffer_transitions: int, device: str, **kwargs: Any
+) -> BaseAlgorithm:
+    """Build ``algo`` on a :class:`ShapeEnv` with one sub-env per task, fill its buffer and silence its logger."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    env = DummyVecEnv([lambda: ShapeEnv(n_tasks=n_tasks) for _ in range(n_tasks)])
+    policy_kwargs = {"net_arch": NET_ARCH, **kwargs.pop("policy_kwargs", {})}
+    model = algo(
+        "MultiInputPolicy",
+        env,
+        batch_size=batch_size,
+        buffer_size=max(buffer_transitions, 1000),
+        policy_kwargs=policy_kwargs,
+        device=device,
+        seed=0,
+        **kwargs,
+    )
+    fill_buffer(model, buffer_transitions)
+    model.set_logger(configure(None, []))
+    return model
+
+
+def step_timer(model: BaseAlgorithm, steps: int) -> Callable[[], float]:
+    """:return: a function that runs ``steps`` gradient steps and returns the seconds per step."""
+    batch_size = model.batch_size
+
+    def run() -> float:
+        if th.cuda.is_available():
+            th.cuda.synchronize()
+        start = time.perf_counter()
+        model.train(gradient_steps=steps, batch_size=batch_size)  # type: ignore[attr-defined]
+        if th.cuda.is_available():
+            th.cuda.synchronize()
+        return (time.perf_counter() - start) / steps
+
+    return run
+
+
+def alternate(run_a: Callable[[], float], run_b: Callable[[], float], rounds: int, warmup: int = 2) -> tuple[float, float]:
+    """Run A B A B ... ``rounds`` times after ``warmup`` rounds; :return: the median times of A and B."""
+    for _ in range(warmup):
+        run_a(), run_b()
+    times_a, times_b = [], []
+    for _ in range(rounds):
+        times_a.append(run_a())
+        times_b.append(run_b())
+    return statistics.median(times_a), statistics.median(times_b)
+
+
+# -- comparisons -------------------------------------------------------------------------------------------------------
+def bench_mtsac(args: argparse.Namespace) -> list[Result]:
+    """MTSAC step (disentangled alpha, 3x400, batch 1280, MT10 shapes) vs plain SB3 SAC at the same sizes."""
+    common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device)
+    mtsac = make_model(MTSAC, disentangled_alpha=True, **common)
+    sac = make_model(SAC, **common)
+    t_mtsac, t_sac = alternate(step_timer(mtsac, args.steps), step_timer(sac, args.steps), args.rounds)
+    return [Result("MTSAC (disentangled alpha) vs SAC, MT10", t_mtsac, t_sac, t_sac / t_mtsac, "throughput", ">= 1.0")]
+
+
+def bench_multi_head(args: argparse.Namespace) -> list[Result]:
+    """
+    Multi-head MTSAC step vs single-head, MT50 shapes (3x400, batch 1280, disentangled alpha), with the task-balanced
+    replay buffer (the heads then run on exactly batch/n_tasks rows per task) and with SB3's uniform one (the per-task
+    head blocks are padded to the largest task count of the batch).
+    """
+    results = []
+    for label, buffer_class in (("task-balanced", TaskBalancedReplayBuffer), ("uniform", None)):
+        common = dict(
+            n_tasks=50,
+            batch_size=1280,
+            buffer_transitions=args.buffer,
+            device=args.device,
+            disentangled_alpha=True,
+            replay_buffer_class=buffer_class,
+        )
+        multi = make_model(MTSAC, policy_kwargs=dict(multi_head=True), **common)
+        single = make_model(MTSAC, **common)
+        t_multi, t_single = alternate(step_timer(multi, args.steps), step_timer(single, args.steps), args.rounds)
+        name = f"multi-head vs single-head MTSAC, MT50, {label} replay"
+        results.append(Result(name, t_multi, t_single, t_multi / t_single, "time", "<= 1.15"))
+    return results
+
+
+def bench_care(args: argparse.Namespace) -> list[Result]:
+    """CARE (4 experts) and Soft Modularization MTSAC steps vs plain MTSAC, MT10 shapes (3x400, batch 1280)."""
+    from mtsb3.recipes import care, soft_modularization
+
+    common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device, disentangled_alpha=True)
+    plain = make_model(MTSAC, **common)
+    results = []
+    for name, policy_kwargs, target in (
+        ("CARE (4 experts)", care(n_experts=4), "<= 1.5"),
+        ("Soft Modularization (4 modules x 2 layers x 400)", soft_modularization(), "report"),
+    ):
+        model = make_model(MTSAC, policy_kwargs=policy_kwargs, **common)
+        t_model, t_plain = alternate(step_timer(model, args.steps), step_timer(plain, args.steps), args.rounds)
+        results.append(Result(f"{name} vs plain MTSAC, MT10", t_model, t_plain, t_model / t_plain, "time", target))
+    return results
+
+
+def bench_batched_experts(args: argparse.Namespace) -> list[Result]:
+    """Forward + backward of E experts as one BatchedMLP vs a Python loop over E nn.Sequential (batch 1280)."""
+    from torch import nn
+
+    from mtsb3.common.experts import BatchedMLP
+
+    results = []
+    # CARE's encoders (39 -> 50 -> 50) and Soft Modularization-sized modules (400 -> 400 -> 400)
+    for n_experts, in_dim, hidden, out_dim in ((4, 39, 50, 50), (10, 39, 50, 50), (4, 400, 400, 400)):
+        th.manual_seed(0)
+        batched = BatchedMLP(n_experts, in_dim, [hidden], out_dim).to(args.device)
+        looped = nn.ModuleList(
+            nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim)) for _ in range(n_experts)
+        ).to(args.device)
+        x = th.randn(1280, in_dim, device=args.device)
+
+        def timer(forward: Callable[[], th.Tensor], module: nn.Module) -> Callable[[], float]:
+            def run() -> float:
+                if th.cuda.is_available():
+                    th.cuda.synchronize()
+                start = time.perf_counter()
+                for _ in range(10):
+                    module.zero_grad(set_to_none=True)
+                    forward().sum().backward()
+                if th.cuda.is_available():
+                    th.cuda.synchronize()
+                return (time.perf_counter() - start) / 10
+
+            return run
+
+        def run_batched(batched: nn.Module = batched, x: th.Tensor = x) -> th.Tensor:
+            return batched(x)
+
+        def run_loop(looped: nn.ModuleList = looped, x: th.Tensor = x) -> th.Tensor:
+            return th.stack([expert(x) for expert in looped])
+
+        t_batched, t_loop = alternate(timer(run_batched, batched), timer(run_loop, looped), args.rounds)
+        name = f"BatchedMLP vs loop over experts, E={n_experts}, {in_dim}->{hidden}->{out_dim}"
+        results.append(Result(name, t_batched, t_loop, t_loop / t_batched, "speed-up", "report"))
+    return results
+
+
+SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
+    "mtsac": bench_mtsac,
+    "multi_head": bench_multi_head,
+    "care": bench_care,
+    "batched_experts": bench_batched_experts,
+}
+
+
+def main(argv: list[str] | None = None) -> list[Result]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="comparisons to run")
+    parser.add_argument("--rounds", type=int, default=15, help="A/B rounds (medians over these)")
+    parser.add_argument("--steps", type=int, default=3, help="gradient steps per timed call")
+    parser.add_argument("--buffer", type=int, default=20_000, help="synthetic transitions in each replay buffer")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    args = parser.parse_args(argv)
+    th.set_num_threads(args.threads)
+    print(f"torch {th.__version__}, device {args.device}, {args.threads} thread(s), {args.rounds} rounds x {args.steps} steps")
+    results = []
+    for name in args.sections:
+        for result in SECTIONS[name](args):
+            results.append(result)
+            print(
+                f"{result.name}: {result.time_a * 1e3:.1f} ms vs {result.time_b * 1e3:.1f} ms per step, "
+                f"{result.how} ratio {result.ratio:.3f} (target {result.target})",
+                flush=True,
+            )
+    return results
+
+
+if __name__ == "__main__":
+    main()
