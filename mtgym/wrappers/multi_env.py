@@ -31,8 +31,8 @@ class MultiEnvWrapper(FiniteTaskEnv):
         >>> import gymnasium as gym
         >>> env = MultiEnvWrapper([lambda: gym.make("CartPole-v1"), lambda: gym.make("CartPole-v1")], ["a", "b"])
         >>> obs, info = env.reset(seed=0, options={"task_state": 1})
-        >>> obs["task_obs"], env.n_built
-        (1, 1)
+        >>> obs["task_obs"], env.n_built  # task 0 was built at construction, task 1 on first use
+        (1, 2)
 
     :param env_fns: one zero-argument constructor per task
     :param task_names: the task names, in the same order
