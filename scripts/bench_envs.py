@@ -1,0 +1,243 @@
+"""
+Environment speed benchmarks: mtgym envs against the raw libraries they wrap.
+
+Each comparison is one function returning a dict of numbers and printing its ratios; :func:`main` runs them in
+one go. Throughputs alternate A B A B ... and report medians, so a noisy (shared) machine hits both sides alike.
+
+    python scripts/bench_envs.py                 # everything
+    python scripts/bench_envs.py --only metaworld_mt10 --episodes 1
+
+Comparisons:
+
+* ``metaworld_mt10``: env-steps/s of the mtgym MT10 vector env (sync, random actions) over raw
+  ``gym.make_vec("Meta-World/MT10", vector_strategy="sync")``, target >= 0.95; also construction times.
+* ``metaworld_mt50_lazy``: time from ``gym.make("MT-MetaWorld-MT50-v0")`` to the first step of one task, in a fresh
+  process, against eager Meta-World MT50 construction; target <= 3 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym
+import numpy as np
+
+import mtgym  # noqa: F401  (registers the ids)
+from mtgym.vector import task_env_fns
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# helpers shared by the comparisons
+# ---------------------------------------------------------------------------------------------------------------------
+def paired_vector_throughput(
+    envs_a: gym.vector.VectorEnv, envs_b: gym.vector.VectorEnv, n_steps: int, chunk: int = 50, seed: int = 0
+) -> dict[str, float]:
+    """
+    Step two vector envs with the same random actions in alternating chunks (A B, B A, A B, ...), so that load on a
+    shared machine and the episode phase (resets) hit both alike.
+
+    Throughput is measured both in wall time and in this process's CPU time; the CPU figure is the robust one on a
+    shared machine (the envs are single-threaded). The actions are drawn beforehand and not timed.
+
+    :return: per side (``a``/``b``) and clock (``cpu``/``wall``): the median env-steps/s over chunks
+        (``{side}_{clock}_median``) and the overall env-steps/s (``{side}_{clock}_total``)
+    """
+    envs_a.action_space.seed(seed)
+    actions = [envs_a.action_space.sample() for _ in range(n_steps)]
+    samples: dict[str, list[float]] = {f"{side}_{clock}": [] for side in "ab" for clock in ("cpu", "wall")}
+    for k, start in enumerate(range(0, n_steps, chunk)):
+        order = (("a", envs_a), ("b", envs_b)) if k % 2 == 0 else (("b", envs_b), ("a", envs_a))
+        for side, envs in order:
+            cpu, wall = time.process_time(), time.perf_counter()
+            for action in actions[start : start + chunk]:
+                envs.step(action)
+            samples[f"{side}_cpu"].append(time.process_time() - cpu)
+            samples[f"{side}_wall"].append(time.perf_counter() - wall)
+    results = {}
+    for key, seconds in samples.items():
+        n_envs = envs_a.num_envs if key.startswith("a") else envs_b.num_envs
+        results[f"{key}_median"] = statistics.median(chunk * n_envs / dt for dt in seconds)
+        results[f"{key}_total"] = n_steps * n_envs / sum(seconds)
+    return results
+
+
+def alternate(measures: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:
+    """Run the measures in turn (A B A B ...) for ``rounds`` rounds. :return: the median of each."""
+    samples: dict[str, list[float]] = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            samples[name].append(measure())
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """:return: ``(fn(), seconds it took)``"""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def run_fresh_python(code: str, timeout: float = 600.0) -> float:
+    """Run ``code`` in a fresh interpreter; it must print one float (seconds) on its last line. :return: that float."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def report(title: str, rows: list[tuple[str, str]]) -> None:
+    """Print a titled block of ``name: value`` rows."""
+    print(f"\n== {title}")
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"  {name:<{width}}  {value}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Meta-World
+# ---------------------------------------------------------------------------------------------------------------------
+def bench_metaworld_mt10(episodes: int = 2, chunk: int = 50) -> dict[str, float]:
+    """
+    MT10 env-steps/s, mtgym over raw Meta-World, both ``SyncVectorEnv`` with same-step autoreset (Meta-World's
+    default), so every ``step`` call is one transition per sub-env on both sides. Two pairings:
+
+    * ``v1``: ``MT-MetaWorld-MT10-v1`` against raw ``Meta-World/MT10`` at its defaults: the same protocol (goal
+      resampled per reset, 500 steps, v2 reward). This is the headline ratio.
+    * ``v0``: ``MT-MetaWorld-MT10-v0`` (fixed goals, 150 steps, v1 reward, reward normalisation) against raw with
+      ``max_episode_steps=150, reward_function_version="v1"``: same horizon, hence the same share of (costly) resets.
+
+    Both sides run ``episodes`` whole episodes in alternating ``chunk``-step chunks (:func:`paired_vector_throughput`).
+    """
+    same_step = gym.vector.AutoresetMode.SAME_STEP
+
+    def make_ours(env_id: str) -> gym.vector.VectorEnv:
+        return gym.vector.SyncVectorEnv(task_env_fns(env_id), autoreset_mode=same_step)
+
+    def make_raw(**kwargs: Any) -> gym.vector.VectorEnv:
+        return gym.make_vec("Meta-World/MT10", vector_strategy="sync", seed=0, **kwargs)
+
+    import metaworld  # noqa: F401  (registers Meta-World/MT10; imported outside the construction timings)
+
+    results: dict[str, float] = {}
+    # construction: one mtgym env builds one task; the vector env builds all 10 (+ the one-task probe that counts tasks)
+    single, results["build_mt10_v0_single_s"] = timed(lambda: gym.make("MT-MetaWorld-MT10-v0"))
+    single.close()
+    pairs = {
+        "v1": (lambda: make_ours("MT-MetaWorld-MT10-v1"), make_raw, 500),
+        "v0": (
+            lambda: make_ours("MT-MetaWorld-MT10-v0"),
+            lambda: make_raw(max_episode_steps=150, reward_function_version="v1"),
+            150,
+        ),
+    }
+    rows = []
+    for tag, (ours_fn, raw_fn, horizon) in pairs.items():
+        ours, results[f"build_vec_{tag}_mtgym_s"] = timed(ours_fn)
+        raw, results[f"build_vec_{tag}_raw_s"] = timed(raw_fn)
+        ours.reset(seed=0)
+        raw.reset(seed=0)
+        paired = paired_vector_throughput(ours, raw, horizon * episodes, chunk)
+        ours.close()
+        raw.close()
+        for clock in ("cpu", "wall"):
+            for stat in ("median", "total"):
+                results[f"{tag}_mtgym_{clock}_{stat}"] = a = paired[f"a_{clock}_{stat}"]
+                results[f"{tag}_raw_{clock}_{stat}"] = b = paired[f"b_{clock}_{stat}"]
+                results[f"{tag}_ratio_{clock}_{stat}"] = a / b
+        r = {key.removeprefix(f"{tag}_"): value for key, value in results.items() if key.startswith(f"{tag}_")}
+        rows += [
+            (
+                "v1 (defaults): mtgym / raw" if tag == "v1" else "v0 (raw at 150 steps, v1 reward): mtgym / raw",
+                f"{r['ratio_cpu_median']:.3f} CPU, {r['ratio_wall_median']:.3f} wall  (target >= 0.95)",
+            ),
+            ("  whole run, resets included", f"{r['ratio_cpu_total']:.3f} CPU, {r['ratio_wall_total']:.3f} wall"),
+            ("  env-steps/s mtgym, raw (CPU)", f"{r['mtgym_cpu_median']:.0f}, {r['raw_cpu_median']:.0f}"),
+            ("  env-steps/s mtgym, raw (wall)", f"{r['mtgym_wall_median']:.0f}, {r['raw_wall_median']:.0f}"),
+        ]
+    rows += [
+        ("build gym.make(MT10-v0), 1 task", f"{results['build_mt10_v0_single_s']:.2f} s"),
+        ("build vec MT10-v1 / raw", f"{results['build_vec_v1_mtgym_s']:.2f} s / {results['build_vec_v1_raw_s']:.2f} s"),
+        (
+            "build vec MT10-v0 / raw (150, v1)",
+            f"{results['build_vec_v0_mtgym_s']:.2f} s / {results['build_vec_v0_raw_s']:.2f} s",
+        ),
+    ]
+    report(f"Meta-World MT10, sync vector env, random actions ({episodes} episodes, alternating {chunk}-step chunks)", rows)
+    return results
+
+
+_LAZY_MT50 = """
+import os, time
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import gymnasium as gym, mtgym
+start = time.perf_counter()
+env = gym.make("MT-MetaWorld-MT50-v0")
+env.reset(seed=0, options={"task_state": %d})
+env.step(env.action_space.sample())
+print(time.perf_counter() - start)
+"""
+
+_EAGER_MT50 = """
+import os, time
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import gymnasium as gym
+start = time.perf_counter()
+import metaworld
+envs = gym.make_vec("Meta-World/MT50", vector_strategy="sync", seed=0)
+envs.reset(seed=0)
+envs.step(envs.action_space.sample())
+print(time.perf_counter() - start)
+"""
+
+
+def bench_metaworld_mt50_lazy(rounds: int = 3, eager: bool = True) -> dict[str, float]:
+    """
+    Time from ``gym.make("MT-MetaWorld-MT50-v0")`` to the first step of one task, in a fresh interpreter (so Meta-World's
+    import is counted), against eager construction: raw ``gym.make_vec("Meta-World/MT50")`` (``metaworld.MT50()``
+    generates every task's goals, then 50 envs are built), also to its first step. The lazy side is the median over
+    ``rounds`` runs, each on a different task; the eager side runs once (it takes about half a minute).
+    """
+    tasks = [0, 17, 42, 30, 8][:rounds]
+    lazy = statistics.median(run_fresh_python(_LAZY_MT50 % task) for task in tasks)
+    results = {"lazy_first_step_s": lazy}
+    rows = [("lazy: gym.make(MT50-v0) -> first step", f"{lazy:.2f} s  (median of {len(tasks)}; target <= 3 s)")]
+    if eager:
+        results["eager_first_step_s"] = run_fresh_python(_EAGER_MT50)
+        results["lazy_over_eager"] = lazy / results["eager_first_step_s"]
+        rows += [
+            ("eager: make_vec(Meta-World/MT50) -> first step", f"{results['eager_first_step_s']:.2f} s"),
+            ("lazy / eager", f"{results['lazy_over_eager']:.3f}"),
+        ]
+    report("Meta-World MT50 construction (fresh process, imports included)", rows)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
+    "metaworld_mt10": lambda args: bench_metaworld_mt10(episodes=args.episodes),
+    "metaworld_mt50_lazy": lambda args: bench_metaworld_mt50_lazy(eager=not args.skip_eager),
+}
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Run the selected comparisons and print their ratios. :return: every comparison's numbers, by name."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these comparisons")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per throughput comparison")
+    parser.add_argument("--episodes", type=int, default=2, help="episodes per side in the Meta-World MT10 comparison")
+    parser.add_argument("--skip-eager", action="store_true", help="skip the (slow) eager Meta-World MT50 construction")
+    args = parser.parse_args(argv)
+    np.set_printoptions(precision=3)
+    return {name: BENCHMARKS[name](args) for name in (args.only or BENCHMARKS)}
+
+
+if __name__ == "__main__":
+    main()
