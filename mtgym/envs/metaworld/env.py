@@ -50,7 +50,7 @@ class MetaWorldMTEnv(MultiEnvWrapper):
 
     ## Rewards
     ``reward_function_version="v1"`` is the original reward, ``"v2"`` Meta-World+'s 0-10 reward. With
-    ``normalize_reward=True`` each task env divides its rewards by their running std (spec §A4, α = 0.001, mean not
+    ``normalize_reward=True`` each task env divides its rewards by their running std (spec §A4, alpha = 0.001, mean not
     subtracted), with statistics per task env.
 
     ## Episode End

@@ -59,8 +59,8 @@ class MetaWorldTaskWrapper(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nd
         # Task objects as Meta-World's benchmarks build them; partially_observable=False keeps the goal visible.
         env_cls = type(mw_env)
         self._tasks = [
-            Task(env_name=mw_env.task_name, data=pickle.dumps({"rand_vec": g, "env_cls": env_cls, "partially_observable": False}))
-            for g in self.goals
+            Task(mw_env.task_name, pickle.dumps({"rand_vec": goal, "env_cls": env_cls, "partially_observable": False}))
+            for goal in self.goals
         ]
         self.goal_index = fixed_goal_index
         mw_env.set_task(self._tasks[fixed_goal_index])
