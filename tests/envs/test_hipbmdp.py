@@ -319,3 +319,15 @@ def test_headless_gl_default():
     env["MUJOCO_GL"] = "osmesa"  # an explicit choice is respected
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "osmesa"
+
+
+def test_sb3_vec_env_on_train_split():
+    from mtsb3.common.env_util import make_mt_vec_env
+
+    train = _state_env(LEN).unwrapped.task_splits["train"]
+    venv = make_mt_vec_env(LEN, env_kwargs={"from_pixels": False}, tasks=train)
+    obs = venv.reset()
+    assert obs["task_obs"].ravel().tolist() == [3, 4, 7, 8] and obs["env_obs"].shape == (4, 24)
+    parameters = [venv.envs[i].unwrapped.read_task_parameter() for i in range(4)]
+    assert parameters == pytest.approx([0.11, 0.12, 0.15, 0.16])
+    venv.close()
