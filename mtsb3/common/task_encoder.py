@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,22 @@ import torch as th
 from stable_baselines3.common.torch_layers import create_mlp
 from torch import nn
 
+TASK_DESCRIPTION_FILES = {"MT10": "metaworld_mt10_descriptions.json", "MT50": "metaworld_mt50_descriptions.json"}
 PretrainedEmbeddings = str | os.PathLike | Mapping[str, Sequence[float]] | np.ndarray
+
+
+def load_task_descriptions(benchmark: str = "MT10") -> dict[str, str]:
+    """
+    The one-sentence task descriptions shipped with mtsb3, in benchmark order (the input of
+    ``scripts/make_task_embeddings.py``; mtrl embedded the Meta-World paper's descriptions with RoBERTa, spec §B4).
+
+    :param benchmark: ``"MT10"`` or ``"MT50"`` (Meta-World v3 task names, e.g. ``"reach-v3"``)
+    :return: ``{task_name: description}``
+    """
+    if benchmark not in TASK_DESCRIPTION_FILES:
+        raise ValueError(f"Unknown benchmark {benchmark!r}: task descriptions exist for {sorted(TASK_DESCRIPTION_FILES)}")
+    text = resources.files("mtsb3").joinpath("data", TASK_DESCRIPTION_FILES[benchmark]).read_text()
+    return json.loads(text)
 
 
 def load_task_embeddings(source: PretrainedEmbeddings, task_names: Sequence[str] | None = None) -> np.ndarray:

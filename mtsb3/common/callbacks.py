@@ -1,0 +1,257 @@
+"""Per-task evaluation of multi-task agents."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
+from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
+
+from mtsb3.common.task import TASK_KEY
+
+# mtrl's DMC metric names (spec §B13): the training tasks are evaluated under "eval_base"
+SPLIT_LOG_NAMES = {"train": "base"}
+
+
+def _episode_success(info: dict[str, Any]) -> float | None:
+    value = info.get("success", info.get("is_success"))
+    return None if value is None else float(value)
+
+
+def evaluate_per_task(
+    model: BaseAlgorithm,
+    env: VecEnv,
+    n_eval_episodes: int = 1,
+    deterministic: bool = True,
+    task_names: Sequence[str] | None = None,
+) -> dict[str, dict[str, float]]:
+    """
+    Run exactly ``n_eval_episodes`` episodes of every task of ``env`` and report them per task.
+
+    Each sub-env keeps its task during the evaluation (``make_mt_vec_env`` gives one sub-env per task); the task of a
+    sub-env is read from ``obs["task_obs"]`` after the reset. When several sub-envs run the same task, its episodes
+    are split between them, so every task gets exactly ``n_eval_episodes`` episodes whatever their lengths.
+    Success means ``info["success"]`` (or ``info["is_success"]``) was positive at *any* step of the episode (mtrl's
+    protocol, spec §B13).
+
+    :param model: the agent (its ``predict`` is called on the whole batch of sub-envs)
+    :param env: the evaluation VecEnv; it is reset first
+    :param n_eval_episodes: episodes per task
+    :param deterministic: use deterministic actions
+    :param task_names: names of the task indices; by default ``env``'s ``task_names`` (else ``task_<i>``)
+    :return: ``{task_name: {"mean_reward", "std_reward", "mean_ep_length", "success_rate", "n_episodes"}}`` in task
+        index order; ``success_rate`` is ``nan`` for a task whose env never reports success
+    """
+    if n_eval_episodes < 1:
+        raise ValueError(f"n_eval_episodes must be >= 1, got {n_eval_episodes}")
+    if task_names is None:
+        try:
+            task_names = env.get_attr("task_names", [0])[0]
+        except AttributeError:
+            task_names = None
+    n_envs = env.num_envs
+    obs = env.reset()
+    env_tasks = np.asarray(obs[TASK_KEY]).reshape(n_envs).astype(int) if isinstance(obs, dict) else np.arange(n_envs)
+    names = [task_names[t] if task_names is not None else f"task_{t}" for t in env_tasks]
+    # split each task's episodes between its sub-envs
+    targets = np.zeros(n_envs, dtype=int)
+    for task in np.unique(env_tasks):
+        envs = np.flatnonzero(env_tasks == task)
+        targets[envs] = n_eval_episodes // len(envs) + (np.arange(len(envs)) < n_eval_episodes % len(envs))
+
+    counts = np.zeros(n_envs, dtype=int)
+    returns, lengths = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
+    succeeded: list[float | None] = [None] * n_envs
+    episodes: list[list[tuple[float, int, float | None]]] = [[] for _ in range(n_envs)]
+    states = None
+    episode_starts = np.ones(n_envs, dtype=bool)
+    while (counts < targets).any():
+        actions, states = model.predict(obs, state=states, episode_start=episode_starts, deterministic=deterministic)
+        obs, rewards, dones, infos = env.step(actions)
+        returns += rewards
+        lengths += 1
+        for i in range(n_envs):
+            success = _episode_success(infos[i])
+            if success is not None:
+                succeeded[i] = max(succeeded[i] or 0.0, float(success > 0))
+            if dones[i]:
+                if counts[i] < targets[i]:
+                    episodes[i].append((float(returns[i]), int(lengths[i]), succeeded[i]))
+                    counts[i] += 1
+                returns[i], lengths[i], succeeded[i] = 0.0, 0, None
+        episode_starts = dones
+
+    results: dict[str, dict[str, float]] = {}
+    for task in sorted(set(env_tasks.tolist())):
+        task_episodes = [episode for i in np.flatnonzero(env_tasks == task) for episode in episodes[i]]
+        rewards_, lengths_, successes = zip(*task_episodes, strict=True)
+        defined = [s for s in successes if s is not None]
+        results[names[int(np.flatnonzero(env_tasks == task)[0])]] = {
+            "mean_reward": float(np.mean(rewards_)),
+            "std_reward": float(np.std(rewards_)),
+            "mean_ep_length": float(np.mean(lengths_)),
+            "success_rate": float(np.mean(defined)) if defined else float("nan"),
+            "n_episodes": float(len(task_episodes)),
+        }
+    return results
+
+
+def summarize(results: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """
+    :param results: per-task results of :func:`evaluate_per_task`
+    :return: ``mean_reward`` (mean over tasks of the per-task means), ``mean_ep_length`` and ``success_rate`` (mean
+        over the tasks where success is defined; ``nan`` where no task defines it)
+    """
+    successes = [r["success_rate"] for r in results.values() if not np.isnan(r["success_rate"])]
+    return {
+        "mean_reward": float(np.mean([r["mean_reward"] for r in results.values()])),
+        "mean_ep_length": float(np.mean([r["mean_ep_length"] for r in results.values()])),
+        "success_rate": float(np.mean(successes)) if successes else float("nan"),
+    }
+
+
+class MultiTaskEvalCallback(EvalCallback):
+    """
+    Evaluate a multi-task agent every ``eval_freq`` calls, with exactly ``n_eval_episodes`` deterministic episodes per
+    task, on a separate VecEnv with one sub-env per task (e.g. ``make_mt_vec_env(env_id, seed=...)``).
+
+    It logs ``eval/success_rate`` and ``eval/mean_reward`` (means over tasks), ``eval/mean_ep_length``, and
+    ``eval/<task_name>/success_rate`` and ``eval/<task_name>/mean_reward`` for every task (mtrl's ``eval/success`` and
+    ``eval/..._env_index_i``, spec §B13). Success is "succeeded at any step of the episode". When the env has
+    ``task_splits`` (e.g. HiP-BMDP ``{"train", "interpolation", "extrapolation"}``), each split is also reported as
+    ``eval_<split>/success_rate`` and ``eval_<split>/mean_reward``, over the split's tasks in the eval env; the
+    ``train`` split is logged as ``eval_base`` like mtrl.
+
+    The best model is the one with the highest mean success rate where the env reports success, and the highest mean
+    reward otherwise (SB3's ``EvalCallback`` always uses reward). The latest per-task results are in
+    :attr:`last_results` (``{task_name: {"success_rate", "mean_reward", ...}}``), the summaries in
+    :attr:`last_summary` and :attr:`last_split_summaries`, and :attr:`last_score` is the value the best model is
+    chosen by (e.g. for a tuning objective).
+
+    :param eval_env: the evaluation VecEnv (one sub-env per task)
+    :param n_eval_episodes: episodes per task (mtrl's published runs use 1)
+    :param eval_freq: evaluate every ``eval_freq`` callback calls (each call is one ``VecEnv.step`` of the training env)
+    :param log_path: folder for ``evaluations.npz`` (timesteps, per-task success and reward)
+    :param best_model_save_path: folder where ``best_model.zip`` is saved
+    :param deterministic: deterministic actions (mtrl: ``tanh(mu)``)
+    :param callback_on_new_best: called when a new best model is found
+    :param callback_after_eval: called after every evaluation
+    :param verbose: 1 prints a line per evaluation
+    """
+
+    def __init__(
+        self,
+        eval_env: VecEnv | gym.Env,
+        n_eval_episodes: int = 1,
+        eval_freq: int = 10_000,
+        log_path: str | None = None,
+        best_model_save_path: str | None = None,
+        deterministic: bool = True,
+        callback_on_new_best: BaseCallback | None = None,
+        callback_after_eval: BaseCallback | None = None,
+        verbose: int = 1,
+    ):
+        if n_eval_episodes < 1:
+            raise ValueError(f"n_eval_episodes must be >= 1, got {n_eval_episodes}")
+        super().__init__(
+            eval_env,
+            callback_on_new_best=callback_on_new_best,
+            callback_after_eval=callback_after_eval,
+            n_eval_episodes=n_eval_episodes,
+            eval_freq=eval_freq,
+            log_path=log_path,
+            best_model_save_path=best_model_save_path,
+            deterministic=deterministic,
+            verbose=verbose,
+        )
+        self.last_results: dict[str, dict[str, float]] = {}
+        self.last_summary: dict[str, float] = {}
+        self.last_split_summaries: dict[str, dict[str, float]] = {}
+        self.last_score = -np.inf
+        self.best_score = -np.inf
+        self.last_success_rate = float("nan")
+        self.evaluations_task_success: list[list[float]] = []
+        self.evaluations_task_reward: list[list[float]] = []
+        self._continue_training = True
+
+    def _task_splits(self) -> dict[str, list[str]]:
+        """:return: ``{split: [task names in the eval env]}``, empty when the env has no ``task_splits``."""
+        try:
+            splits = self.eval_env.get_attr("task_splits", [0])[0]
+            task_names = self.eval_env.get_attr("task_names", [0])[0]
+        except AttributeError:
+            return {}
+        if not splits:
+            return {}
+        named = {split: [task_names[t] for t in tasks] for split, tasks in splits.items()}
+        return {split: [n for n in names if n in self.last_results] for split, names in named.items()}
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """Run one evaluation now, log it, and keep the best model; :return: the per-task results."""
+        sync_envs_normalization(self.training_env, self.eval_env)
+        self.last_results = evaluate_per_task(self.model, self.eval_env, self.n_eval_episodes, self.deterministic)
+        self.last_summary = summarize(self.last_results)
+        self.last_split_summaries = {
+            split: summarize({name: self.last_results[name] for name in names})
+            for split, names in self._task_splits().items()
+            if names
+        }
+        has_success = not np.isnan(self.last_summary["success_rate"])
+        self.last_mean_reward = self.last_summary["mean_reward"]
+        self.last_success_rate = self.last_summary["success_rate"]
+        self.last_score = self.last_success_rate if has_success else self.last_mean_reward
+
+        self.logger.record("eval/mean_reward", self.last_mean_reward)
+        self.logger.record("eval/mean_ep_length", self.last_summary["mean_ep_length"])
+        if has_success:
+            self.logger.record("eval/success_rate", self.last_success_rate)
+        for name, result in self.last_results.items():
+            self.logger.record(f"eval/{name}/mean_reward", result["mean_reward"])
+            if not np.isnan(result["success_rate"]):
+                self.logger.record(f"eval/{name}/success_rate", result["success_rate"])
+        for split, summary in self.last_split_summaries.items():
+            prefix = f"eval_{SPLIT_LOG_NAMES.get(split, split)}"
+            self.logger.record(f"{prefix}/mean_reward", summary["mean_reward"])
+            if not np.isnan(summary["success_rate"]):
+                self.logger.record(f"{prefix}/success_rate", summary["success_rate"])
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        if self.verbose >= 1:
+            success = f", success rate {self.last_success_rate:.2f}" if has_success else ""
+            print(f"Eval num_timesteps={self.num_timesteps}, mean reward {self.last_mean_reward:.2f}{success}")
+
+        if self.log_path is not None:
+            self.evaluations_timesteps.append(self.num_timesteps)
+            self.evaluations_task_success.append([r["success_rate"] for r in self.last_results.values()])
+            self.evaluations_task_reward.append([r["mean_reward"] for r in self.last_results.values()])
+            np.savez(
+                self.log_path,
+                timesteps=self.evaluations_timesteps,
+                task_names=list(self.last_results),
+                success_rate=self.evaluations_task_success,
+                mean_reward=self.evaluations_task_reward,
+            )
+
+        if self.last_score > self.best_score:
+            self.best_score = self.last_score
+            self.best_mean_reward = self.last_mean_reward
+            if self.best_model_save_path is not None:
+                self.model.save(os.path.join(self.best_model_save_path, "best_model"))
+            if self.callback_on_new_best is not None:
+                self._continue_training = self.callback_on_new_best.on_step()
+        return self.last_results
+
+    def _on_step(self) -> bool:
+        continue_training = True
+        if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+            self._continue_training = True
+            self.evaluate()
+            self.logger.dump(self.num_timesteps)
+            continue_training = self._continue_training
+            if self.callback is not None:
+                continue_training = continue_training and self._on_event()
+        return continue_training
