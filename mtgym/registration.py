@@ -62,6 +62,10 @@ def _register_metaworld() -> None:
 
 def _register_hipbmdp() -> None:
     """HiP-BMDP ids (see :mod:`mtgym.envs.hipbmdp`)."""
+    # Imported here (it does not import dm_control) so that MUJOCO_GL defaults to egl on a display-less machine before
+    # anything can import dm_control, whose GL backend is fixed at its first import.
+    import mtgym.envs.hipbmdp  # noqa: F401
+
     # No outer time limit: each task env carries its own TimeLimit of ceil(1000 / frame_skip) steps (spec §A5).
     for env_id, cls in (
         ("MT-HiPBMDP-Finger-Spin-vary-size-v0", "FingerSpinVarySizeEnv"),

@@ -312,7 +312,8 @@ def test_make_vec_one_task_per_sub_env():
 
 
 def test_headless_gl_default():
-    code = "import os, mtgym.envs.hipbmdp; print(os.environ['MUJOCO_GL'])"
+    # importing mtgym picks the backend, and must not import dm_control itself (its GL backend is fixed at import)
+    code = "import os, sys, mtgym; assert 'dm_control' not in sys.modules; print(os.environ['MUJOCO_GL'])"
     env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "egl"
