@@ -13,11 +13,14 @@ Comparisons:
   ``gym.make_vec("Meta-World/MT10", vector_strategy="sync")``, target >= 0.95; also construction times.
 * ``metaworld_mt50_lazy``: time from ``gym.make("MT-MetaWorld-MT50-v0")`` to the first step of one task, in a fresh
   process, against eager Meta-World MT50 construction; target <= 3 s.
+* ``hipbmdp``: steps/s of the four HiP-BMDP families (state; Finger also with pixels) over raw dm_control
+  ``suite.load`` doing the same control steps (and render); target >= 0.9 for state.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -221,9 +224,107 @@ def bench_metaworld_mt50_lazy(rounds: int = 3, eager: bool = True) -> dict[str, 
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# HiP-BMDP (dm_control)
+# ---------------------------------------------------------------------------------------------------------------------
+#: (id, dm_control domain, task, the task index whose XML variant is the stock suite model)
+HIPBMDP_FAMILIES = [
+    ("MT-HiPBMDP-Finger-Spin-vary-size-v0", "finger", "spin", 0),
+    ("MT-HiPBMDP-Cheetah-Run-vary-torso-length-v0", "cheetah", "run", 0),
+    ("MT-HiPBMDP-Walker-Walk-vary-friction-v0", "walker", "walk", 0),
+    ("MT-HiPBMDP-Walker-Walk-vary-len-v0", "walker", "walk", 2),
+]
+
+
+def _hipbmdp_ours_rate(env: gym.Env, actions: np.ndarray, clock: Callable[[], float]) -> float:
+    """:return: env-steps/s of an mtgym HiP-BMDP env over ``actions``, resetting on truncation (timed)."""
+    start = clock()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    return len(actions) / (clock() - start)
+
+
+def _hipbmdp_raw_rate(env: Any, actions: np.ndarray, clock: Callable[[], float], frame_skip: int, pixels: bool) -> float:
+    """
+    :return: env-step equivalents/s of a raw ``suite.load`` env doing the same work as one mtgym step: ``frame_skip``
+        control steps, plus one ``physics.render(84, 84, camera_id=0)`` for pixels (dm_control auto-resets).
+    """
+    start = clock()
+    for action in actions:
+        for _ in range(frame_skip):
+            env.step(action)
+        if pixels:
+            env.physics.render(84, 84, camera_id=0)
+    return len(actions) / (clock() - start)
+
+
+def bench_hipbmdp(
+    rounds: int = 5, state_steps: int = 500, pixel_steps: int = 50, pixel_ids: list[str] | None = None
+) -> dict[str, float]:
+    """
+    Steps/s of the HiP-BMDP envs against raw ``dm_control.suite.load`` on the same machine, alternating A B A B.
+
+    Both sides run the stock model (the task whose XML variant equals the suite's) with the same random actions.
+    One mtgym step is ``frame_skip=2`` control steps, so the raw side's unit is 2 ``env.step`` calls (plus one
+    84x84 render for pixels); ratios are mtgym / raw, target >= 0.9 for state. A state window is one whole
+    episode (500 steps), so both sides reset once per window. Pixel windows are short: with software EGL (no GPU)
+    one render takes ~20 ms, which dominates both sides. State is timed in process CPU time, pixels in wall time.
+
+    :param rounds: alternating rounds per comparison
+    :param state_steps: env steps per state timing window
+    :param pixel_steps: env steps per pixel timing window
+    :param pixel_ids: ids to benchmark with pixels (default: Finger only)
+    """
+    from dm_control import suite
+
+    pixel_ids = [HIPBMDP_FAMILIES[0][0]] if pixel_ids is None else pixel_ids
+    results: dict[str, float] = {}
+    rows: list[tuple[str, str]] = []
+    for env_id, domain, task, stock_task in HIPBMDP_FAMILIES:
+        for pixels in (False, True):
+            if pixels and env_id not in pixel_ids:
+                continue
+            n_steps = pixel_steps if pixels else state_steps
+            ours = gym.make(env_id, from_pixels=pixels, initial_task_state=stock_task)
+            raw = suite.load(domain, task, task_kwargs={"random": 0})
+            ours.reset(seed=0)
+            raw.reset()
+            actions = np.random.default_rng(0).uniform(-1, 1, size=(n_steps, *ours.action_space.shape))
+            ours_actions = actions.astype(np.float32)
+            # State stepping is single-threaded CPU work, so it is timed in process CPU time, which other jobs on a
+            # shared machine barely disturb; pixels use wall time, since rendering may run on other threads or a GPU.
+            clock = time.perf_counter if pixels else time.process_time
+            measures = {
+                "mtgym": functools.partial(_hipbmdp_ours_rate, ours, ours_actions, clock),
+                "raw": functools.partial(_hipbmdp_raw_rate, raw, actions, clock, 2, pixels),
+            }
+            for measure in measures.values():  # warm-up (GL context, caches)
+                measure()
+            medians = alternate(measures, rounds)
+            kind = "pixels" if pixels else "state"
+            name = f"{env_id}/{kind}"
+            results[f"{name}_mtgym_steps_per_s"] = medians["mtgym"]
+            results[f"{name}_raw_steps_per_s"] = medians["raw"]
+            results[f"{name}_ratio"] = ratio = medians["mtgym"] / medians["raw"]
+            target = "  (target >= 0.9)" if not pixels else ""
+            rows.append(
+                (
+                    f"{env_id.removeprefix('MT-HiPBMDP-')} {kind}",
+                    f"{ratio:.3f}{target}   mtgym {medians['mtgym']:.0f} / raw {medians['raw']:.0f} env-steps/s",
+                )
+            )
+            ours.close()
+            raw.close()
+    report(f"HiP-BMDP vs raw dm_control suite.load, frame_skip=2 ({rounds} alternating rounds, medians)", rows)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 BENCHMARKS: dict[str, Callable[[argparse.Namespace], dict[str, float]]] = {
     "metaworld_mt10": lambda args: bench_metaworld_mt10(episodes=args.episodes),
     "metaworld_mt50_lazy": lambda args: bench_metaworld_mt50_lazy(eager=not args.skip_eager),
+    "hipbmdp": lambda args: bench_hipbmdp(rounds=args.rounds),
 }
 
 
