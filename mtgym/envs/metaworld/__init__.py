@@ -5,7 +5,16 @@ Registered ids (see :class:`~mtgym.envs.metaworld.env.MetaWorldMTEnv`):
 
 * mtrl protocol: ``MT-MetaWorld-MT1-v0``, ``MT-MetaWorld-MT10-v0``, ``MT-MetaWorld-MT50-v0``;
 * Meta-World+ protocol: ``MT-MetaWorld-MT10-v1``, ``MT-MetaWorld-MT25-v1``, ``MT-MetaWorld-MT50-v1``.
+
+Importing this package sets ``MUJOCO_GL=egl`` when it is unset and no display is present, so ``render_mode="rgb_array"``
+works headless (Gymnasium's MuJoCo renderer would try GLFW first). An explicit ``MUJOCO_GL`` is always respected.
 """
+
+import os
+import sys
+
+if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    os.environ["MUJOCO_GL"] = "egl"
 
 from mtgym.envs.metaworld.benchmarks import BENCHMARK_TASKS, N_GOALS, benchmark_task_names, generate_goals, task_goal_seeds
 from mtgym.envs.metaworld.env import MetaWorldMTEnv
