@@ -228,9 +228,13 @@ def test_same_seed_same_states(env_id):
     assert not np.array_equal(a, c)
 
 
-def test_constructor_seed_makes_unseeded_reset_reproducible():
+def test_constructor_seed_is_the_first_reset_seed():
     first = [_state_env(FINGER, seed=11).reset()[0]["env_obs"] for _ in range(2)]
     np.testing.assert_array_equal(*first)
+    np.testing.assert_array_equal(first[0], _state_env(FINGER).reset(seed=11)[0]["env_obs"])
+    env = _state_env(FINGER, seed=11)
+    env.reset(seed=12)  # an explicit seed wins, and the constructor seed is not used later
+    assert not np.array_equal(env.reset()[0]["env_obs"], first[0])
 
 
 @pytest.mark.parametrize(("frame_skip", "horizon"), [(2, 500), (3, 334)])

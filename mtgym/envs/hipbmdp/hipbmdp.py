@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 from gymnasium.wrappers import TimeLimit
 
+from mtgym.core import MTObs
 from mtgym.envs.hipbmdp.dmc_env import DMCEnv
 from mtgym.envs.hipbmdp.variants import (
     CHEETAH_TORSO_LENGTH,
@@ -20,7 +21,7 @@ from mtgym.envs.hipbmdp.variants import (
     XMLVariant,
 )
 from mtgym.wrappers.frame_stack import FrameStack
-from mtgym.wrappers.multi_env import MultiEnvWrapper, derive_seed
+from mtgym.wrappers.multi_env import MultiEnvWrapper
 from mtgym.wrappers.sticky_observation import StickyObservation
 
 #: mtrl's ``sticky_observation_cfg`` defaults for these envs (spec §A5); ``should_use`` is off by default.
@@ -78,8 +79,9 @@ class HiPBMDPEnv(MultiEnvWrapper):
     :param frame_stack: number of stacked frames (pixels only)
     :param sticky_observation_cfg: ``{"should_use", "sticky_probability", "last_k"}``; missing keys take mtrl's
         defaults ``(False, 0.1, 1)``
-    :param seed: if given, task ``i``'s initial states are seeded with a seed derived from ``(seed, i)`` until the
-        first ``reset(seed=...)``; ``reset(seed=...)`` is the usual Gymnasium way and overrides it
+    :param seed: the reference's ``build(seed=...)``: if given, the first ``reset()`` without a seed is
+        ``reset(seed=seed)``, which seeds every task env, the sticky observations and the task RNG. The usual
+        Gymnasium way, ``reset(seed=...)``, takes precedence
     :param initial_task_state: the task active (and built) at construction; 1 as in the reference's ``build``
     :param render_mode: ``None`` or ``"rgb_array"``
     """
@@ -120,18 +122,25 @@ class HiPBMDPEnv(MultiEnvWrapper):
                 frame_skip,
                 frame_stack,
                 sticky,
-                None if seed is None else derive_seed(seed, i),
+                None,  # seeded by reset(seed=...) through MultiEnvWrapper
                 render_mode,
             )
             for i in range(n_tasks)
         ]
         self.from_pixels = from_pixels
         self.frame_skip = frame_skip
+        self._initial_seed = seed
         super().__init__(env_fns, self.variant.task_names, initial_task_state, render_mode)
         dmc_env = self.active_env.unwrapped
         #: episode length in env steps: dm_control's episode, ``ceil(1000 / frame_skip)``
         self.max_episode_steps = math.ceil(dmc_env.dmc_episode_steps / frame_skip)
         self.metadata = {**self.metadata, "render_fps": dmc_env.metadata["render_fps"]}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[MTObs, dict[str, Any]]:
+        if seed is None and self._initial_seed is not None:
+            seed = self._initial_seed
+        self._initial_seed = None
+        return super().reset(seed=seed, options=options)
 
     @property
     def task_splits(self) -> dict[str, list[int]]:
