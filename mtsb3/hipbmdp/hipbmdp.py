@@ -10,6 +10,8 @@ import torch as th
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples
 
+from mtsb3.common.callbacks import SPLIT_LOG_NAMES
+from mtsb3.common.task import n_tasks_of
 from mtsb3.deepmdp import DeepMDP
 from mtsb3.hipbmdp.policies import (
     HiPBMDPPolicy,
@@ -43,9 +45,14 @@ class HiPBMDP(DeepMDP):
 
     Which θ the policy acts with depends on the evaluation split (mtrl's per-mode ``sampling_strategy``):
     ``theta_strategies`` maps ``"train"``, ``"base"``, ``"interpolation"``, ``"extrapolation"`` (or any split name)
-    to a strategy; :meth:`set_eval_split` (or the :meth:`eval_split` context manager) selects it, and
-    ``set_eval_split(None)`` restores the training strategy (which the policy acts with while collecting data; the
-    representation losses always use each task's own θ). An evaluation callback calls it before each split.
+    to a strategy. At construction each task gets the strategy of its split in the env's ``task_splits`` (the
+    ``"train"`` split is evaluated as ``"base"``, as in mtrl's ``eval_base``; tasks in no split get the ``"train"``
+    strategy). So a single batched evaluation of every task, e.g. by
+    :class:`~mtsb3.common.callbacks.MultiTaskEvalCallback`, acts on the training tasks with their own θ and on the
+    unseen tasks with the mean training θ, and reports ``eval_base``, ``eval_interpolation`` and
+    ``eval_extrapolation``. Training only visits training tasks, so the collected data always uses their own θ;
+    the representation losses always do. :meth:`set_eval_split` (or the :meth:`eval_split` context manager) forces
+    one split's strategy on every task, and ``set_eval_split(None)`` returns to the per-task strategies.
 
     Differences from mtrl (spec §B12 ⚠): the task-encoder path works (mtrl crashes on it); task 0 is a real task (no
     ``padding_idx``); ``"mean"`` averages all tasks. The training tasks default to the tasks of the training env's
@@ -80,13 +87,8 @@ class HiPBMDP(DeepMDP):
         self.theta_strategies: dict[str, ThetaStrategy] = {**DEFAULT_THETA_STRATEGIES, **(theta_strategies or {})}
         for strategy in self.theta_strategies.values():
             check_theta_strategy(strategy)
-        if self.env is not None and self.policy_kwargs.get("train_tasks") is None:
-            try:
-                # the tasks the sub-envs actually run: the training split when the env was built with tasks=...
-                train_tasks = sorted({int(task) for task in self.env.env_method("get_task_state")})
-            except AttributeError:
-                train_tasks = None
-            self.policy_kwargs = {**self.policy_kwargs, "train_tasks": train_tasks}
+        if self.env is not None:
+            self.policy_kwargs = {**self.task_kwargs_from_env(), **self.policy_kwargs}
         if _init_setup_model:
             self._setup_model()
 
@@ -94,7 +96,41 @@ class HiPBMDP(DeepMDP):
         super()._setup_model()
         if not isinstance(self.policy, HiPBMDPPolicy):
             raise ValueError(f"{type(self).__name__} needs a HiPBMDPPolicy (or subclass), got {type(self.policy).__name__}")
-        self.set_eval_split(None)
+
+    def task_kwargs_from_env(self) -> dict[str, Any]:
+        """
+        :return: the policy's ``train_tasks`` (the tasks the training sub-envs run, e.g. the ``"train"`` split when
+            the env was built with ``make_mt_vec_env(..., tasks=...)``) and ``task_strategies`` (each task's strategy
+            from the env's ``task_splits``); an entry is left out when the env cannot tell
+        :raises ValueError: if a task is in two splits with different strategies
+        """
+        assert self.env is not None
+        n_tasks = n_tasks_of(self.observation_space, "HiP-BMDP's θ")
+        kwargs: dict[str, Any] = {}
+        try:
+            kwargs["train_tasks"] = sorted({int(task) for task in self.env.env_method("get_task_state")})
+        except AttributeError:
+            pass
+        try:
+            splits = self.env.get_attr("task_splits", [0])[0] or {}
+        except AttributeError:
+            splits = {}
+        strategies: list[ThetaStrategy] = [self.theta_strategy("train")] * n_tasks
+        owner: dict[int, str] = {}
+        for split, tasks in splits.items():
+            name = SPLIT_LOG_NAMES.get(split, split)  # the train split is evaluated as "base"
+            if name not in self.theta_strategies:
+                continue
+            for task in tasks:
+                if task in owner and self.theta_strategies[owner[task]] != self.theta_strategies[name]:
+                    raise ValueError(
+                        f"task {task} is in splits {owner[task]!r} and {name!r}, which have different θ strategies "
+                        f"({self.theta_strategies[owner[task]]!r} and {self.theta_strategies[name]!r})"
+                    )
+                owner[int(task)] = name
+                strategies[int(task)] = self.theta_strategies[name]
+        kwargs["task_strategies"] = strategies
+        return kwargs
 
     # -- θ strategies ------------------------------------------------------------------------------------------------
     def theta_strategy(self, split: str | None) -> ThetaStrategy:
@@ -110,11 +146,11 @@ class HiPBMDP(DeepMDP):
 
     def set_eval_split(self, split: str | None) -> None:
         """
-        Make the policy act with the θ strategy of ``split`` (``None``: back to the training strategy).
+        Make the policy act with the θ strategy of ``split`` on every task (``None``: each task's own strategy).
 
         :param split: the split about to be evaluated, e.g. ``"interpolation"``
         """
-        self.policy.theta.strategy = self.theta_strategy(split)
+        self.policy.theta.strategy = None if split is None else self.theta_strategy(split)
 
     @contextmanager
     def eval_split(self, split: str | None) -> Iterator[None]:

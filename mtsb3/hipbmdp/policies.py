@@ -55,25 +55,46 @@ class ThetaModel(nn.Module):
     - ``"mean"``: the mean of ``f(emb[j])`` over **all** tasks;
     - ``"mean_train"``: the mean of ``f(emb[j])`` over the training tasks (evaluation on unseen tasks).
 
+    Which strategy applies: the one passed to :meth:`forward`, else :attr:`strategy` if set, else the task's own
+    entry of ``task_strategies`` (one strategy per task, e.g. from the task's evaluation split). The per-task
+    choice is batched: a batch mixing tasks of several splits gets each task's θ in one pass.
+
     mtrl created the embedding with ``padding_idx=0``, so task 0's θ was frozen at ``f(0)`` and ``"mean"``
     averaged tasks 1..9 only (spec §B12 ⚠). Task indices here are real tasks from 0: there is no padding row and
     ``"mean"`` covers every task.
 
     :param task_encoder: the embedding + MLP (shared with the policy's task conditioning)
     :param train_tasks: the training task indices, for ``"mean_train"``
-    :param strategy: the strategy used when :meth:`forward` gets none (what the actor and critic see)
+    :param task_strategies: the strategy of each task (``None``: ``"embedding"`` for all)
+    :param strategy: a strategy for every task, overriding ``task_strategies`` (``None``: per task)
     """
 
-    def __init__(self, task_encoder: TaskEncoder, train_tasks: Sequence[int], strategy: ThetaStrategy = "embedding"):
+    def __init__(
+        self,
+        task_encoder: TaskEncoder,
+        train_tasks: Sequence[int],
+        task_strategies: Sequence[ThetaStrategy] | None = None,
+        strategy: ThetaStrategy | None = None,
+    ):
         super().__init__()
         n_tasks = task_encoder.n_tasks
         train_tasks = sorted({int(t) for t in train_tasks})
         if not train_tasks or not all(0 <= t < n_tasks for t in train_tasks):
             raise ValueError(f"train_tasks must be a non-empty list of task indices in [0, {n_tasks}), got {train_tasks}")
+        task_strategies = list(task_strategies) if task_strategies is not None else ["embedding"] * n_tasks
+        if len(task_strategies) != n_tasks:
+            raise ValueError(f"task_strategies needs one strategy per task ({n_tasks}), got {len(task_strategies)}")
         self.task_encoder = task_encoder
         self.n_tasks, self.output_dim = n_tasks, task_encoder.output_dim
-        self.strategy: ThetaStrategy = check_theta_strategy(strategy)  # type: ignore[assignment]
+        self.strategy: ThetaStrategy | None = None if strategy is None else check_theta_strategy(strategy)  # type: ignore[assignment]
         self.register_buffer("train_tasks", th.tensor(train_tasks, dtype=th.long))
+        codes = [THETA_STRATEGIES.index(check_theta_strategy(s)) for s in task_strategies]
+        self.register_buffer("task_strategy_codes", th.tensor(codes, dtype=th.long))
+
+    @property
+    def task_strategies(self) -> list[str]:
+        """The strategy of each task when no global :attr:`strategy` is set."""
+        return [THETA_STRATEGIES[code] for code in self.task_strategy_codes.tolist()]
 
     def f(self, embedding: th.Tensor) -> th.Tensor:
         """The MLP after the embedding."""
@@ -83,26 +104,31 @@ class ThetaModel(nn.Module):
         """:return: ``(n_tasks, output_dim)``, the ``"embedding"`` θ of every task."""
         return self.f(self.task_encoder.embedding.weight)
 
+    def pooled_thetas(self) -> th.Tensor:
+        """:return: ``(3, output_dim)``: the θ of ``"zero"``, ``"mean"`` and ``"mean_train"`` (the same for every task)."""
+        embedding = self.task_encoder.embedding
+        zero = self.f(embedding.weight.new_zeros(1, embedding.embedding_dim))
+        all_thetas = self.all_thetas()
+        return th.cat([zero, all_thetas.mean(0, keepdim=True), all_thetas[self.train_tasks].mean(0, keepdim=True)])
+
     def forward(self, task_idx: th.Tensor, strategy: ThetaStrategy | None = None) -> th.Tensor:
         """
         :param task_idx: ``(B,)`` long task indices
-        :param strategy: one of :data:`THETA_STRATEGIES`; ``None`` uses :attr:`strategy`
+        :param strategy: one of :data:`THETA_STRATEGIES`; ``None`` uses :attr:`strategy`, else each task's own
         :return: ``(B, output_dim)`` θ per sample
         """
-        strategy = check_theta_strategy(strategy or self.strategy)  # type: ignore[assignment]
-        if strategy == "embedding":
+        strategy = strategy if strategy is not None else self.strategy
+        if strategy is None:  # per task, batched: each sample picks its row of [own θ, zero, mean, mean_train]
+            codes = self.task_strategy_codes[task_idx]
+            pooled = self.pooled_thetas()[(codes - 1).clamp(min=0)]
+            return th.where((codes == 0).unsqueeze(1), self.task_encoder(task_idx), pooled)
+        code = THETA_STRATEGIES.index(check_theta_strategy(strategy))
+        if code == 0:
             return self.task_encoder(task_idx)
-        embedding = self.task_encoder.embedding
-        if strategy == "zero":
-            theta = self.f(embedding.weight.new_zeros(1, embedding.embedding_dim))
-        elif strategy == "mean":
-            theta = self.all_thetas().mean(dim=0, keepdim=True)
-        else:
-            theta = self.f(embedding(self.train_tasks)).mean(dim=0, keepdim=True)
-        return theta.expand(task_idx.shape[0], -1)
+        return self.pooled_thetas()[code - 1].expand(task_idx.shape[0], -1)
 
     def extra_repr(self) -> str:
-        return f"strategy={self.strategy!r}, train_tasks={self.train_tasks.tolist()}"
+        return f"strategy={self.strategy!r}, train_tasks={self.train_tasks.tolist()}, task_strategies={self.task_strategies}"
 
 
 #: mtrl's θ sizes: embedding 50, hidden 100, output 50
@@ -122,6 +148,8 @@ class HiPBMDPPolicy(DeepMDPPolicy):
 
     :param train_tasks: the training task indices (for the ``"mean_train"`` strategy); ``None`` means all tasks.
         :class:`~mtsb3.hipbmdp.HiPBMDP` fills it from the training env.
+    :param task_strategies: the θ strategy of each task when acting (``None``: ``"embedding"``);
+        :class:`~mtsb3.hipbmdp.HiPBMDP` fills it from the env's ``task_splits``
     :param task_encoder_kwargs: kwargs of θ's :class:`~mtsb3.common.task_encoder.TaskEncoder`, over
         :data:`THETA_ENCODER_KWARGS`
     :param args: the other arguments are those of :class:`~mtsb3.deepmdp.policies.DeepMDPPolicy`
@@ -135,6 +163,7 @@ class HiPBMDPPolicy(DeepMDPPolicy):
         lr_schedule: Schedule,
         *args: Any,
         train_tasks: Sequence[int] | None = None,
+        task_strategies: Sequence[ThetaStrategy] | None = None,
         use_task_encoder: bool = True,
         task_encoder_kwargs: dict[str, Any] | None = None,
         concat_task_encoding: bool = True,
@@ -146,6 +175,7 @@ class HiPBMDPPolicy(DeepMDPPolicy):
                 "concat_task_encoding=True (use DeepMDP for the model without θ)"
             )
         self.train_tasks = None if train_tasks is None else [int(t) for t in train_tasks]
+        self.task_strategies = None if task_strategies is None else list(task_strategies)
         super().__init__(
             observation_space,
             action_space,
@@ -161,7 +191,7 @@ class HiPBMDPPolicy(DeepMDPPolicy):
         super()._build(lr_schedule)
         assert self.task_encoder is not None and self.n_tasks is not None
         train_tasks = self.train_tasks if self.train_tasks is not None else range(self.n_tasks)
-        self.theta = ThetaModel(self.task_encoder, train_tasks).to(self.device)
+        self.theta = ThetaModel(self.task_encoder, train_tasks, self.task_strategies).to(self.device)
         # the actor and critic read θ with the current strategy; the critic target keeps its own copy
         self.actor.conditioning.task_encoder = self.theta
         self.critic.conditioning.task_encoder = self.theta
@@ -194,7 +224,7 @@ class HiPBMDPPolicy(DeepMDPPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(train_tasks=self.train_tasks)
+        data.update(train_tasks=self.train_tasks, task_strategies=self.task_strategies)
         return data
 
 

@@ -92,29 +92,40 @@ def test_contrastive_update_closed_form_and_only_theta_gets_gradients():
 def test_strategy_per_eval_split():
     model = make_model()
     policy = model.policy
-    obs = model.get_env().reset()
-    # the same frames, labelled as the two interpolation tasks
-    obs = {"env_obs": np.repeat(obs["env_obs"][:1], 2, axis=0), "task_obs": np.array([5, 6])}
-    assert policy.theta.strategy == "embedding"
-    with model.eval_split("base"):
-        base = model.predict(obs, deterministic=True)[0]
-    assert not np.allclose(base[0], base[1])  # each task's own (untrained) θ
-    with model.eval_split("interpolation"):
-        assert policy.theta.strategy == "mean_train"
-        interp = model.predict(obs, deterministic=True)[0]
-        mean_train = policy.theta.all_thetas()[[3, 4, 7, 8]].mean(0)
-        th.testing.assert_close(policy.theta(th.tensor([5, 6])), mean_train.expand(2, -1))
-    np.testing.assert_allclose(interp[0], interp[1])  # the mean θ over the training tasks for both
-    assert policy.theta.strategy == "embedding"  # restored
+    # each task acts with its split's strategy: own θ for train ("base"), the mean training θ for unseen tasks
+    e, m = "embedding", "mean_train"
+    assert policy.theta.task_strategies == [e, e, m, e, e, m, m, e, e, m]
+    assert policy.theta.strategy is None
+    frames = model.get_env().reset()["env_obs"][:1]
+
+    def act(tasks):
+        obs = {"env_obs": np.repeat(frames, len(tasks), axis=0), "task_obs": np.array(tasks)}
+        return model.predict(obs, deterministic=True)[0]
+
+    # one batch mixing splits, as MultiTaskEvalCallback evaluates: same frames, same θ for the unseen tasks
+    actions = act([3, 4, 5, 6, 2, 9])
+    assert not np.allclose(actions[0], actions[1])  # two training tasks, each with its own θ
+    for i in (3, 4, 5):
+        np.testing.assert_allclose(actions[i], actions[2])
+    mean_train = policy.theta.all_thetas()[[3, 4, 7, 8]].mean(0)
+    th.testing.assert_close(
+        policy.theta(th.tensor([5, 2, 3])), th.stack([mean_train, mean_train, policy.theta.all_thetas()[3]])
+    )
+    with model.eval_split("base"):  # every task with its own θ
+        assert policy.theta.strategy == "embedding"
+        base = act([5, 6])
+        assert not np.allclose(base[0], base[1])
+    assert policy.theta.strategy is None  # restored
     model.set_eval_split("extrapolation")
     assert policy.theta.strategy == "mean_train"
+    np.testing.assert_allclose(act([3, 4])[0], act([3, 4])[1])
     model.set_eval_split(None)
-    assert policy.theta.strategy == "embedding"
+    assert policy.theta.strategy is None
     with pytest.raises(ValueError, match=r"no θ strategy for split 'test'; known splits: \['base', 'extrapolation'"):
         model.set_eval_split("test")
     custom = make_model(theta_strategies={"interpolation": "zero", "hard": "mean"})
     assert custom.theta_strategy("interpolation") == "zero" and custom.theta_strategy("hard") == "mean"
-    assert custom.theta_strategy("extrapolation") == "mean_train"
+    assert custom.policy.theta.task_strategies == [e, e, m, e, e, "zero", "zero", e, e, m]
 
 
 def test_save_load_round_trip(tmp_path):
@@ -146,3 +157,6 @@ def test_errors():
         make_model(theta_strategies={"base": "median"})
     with pytest.raises(ValueError, match="contrastive_coef must be >= 0"):
         make_model(contrastive_coef=-1.0)
+    with pytest.raises(ValueError, match="task 3 is in splits 'base' and 'hard'"):
+        venv = random_venv(task_splits={"train": [3], "hard": [3]})
+        HiPBMDP("MultiInputPolicy", venv, theta_strategies={"hard": "zero"}, policy_kwargs={**SMALL_POLICY, **SMALL_THETA})

@@ -69,3 +69,23 @@ def test_contrastive_loss_closed_form():
     th.testing.assert_close(loss, expected)
     loss.backward()
     assert theta.grad is not None and mu.grad is None and mu_flip.grad is None  # the transition side is detached
+
+
+def test_per_task_strategies(theta_model):
+    e, m = "embedding", "mean_train"
+    model = ThetaModel(theta_model.task_encoder, [3, 4, 7, 8], [e, "zero", m, e, e, m, m, e, e, "mean"])
+    idx = th.tensor([9, 3, 5, 1, 4])
+    expected = th.stack(
+        [
+            model(idx[:1], "mean")[0],
+            model(idx[1:2], "embedding")[0],
+            model(idx[2:3], "mean_train")[0],
+            model(idx[3:4], "zero")[0],
+            model(idx[4:5], "embedding")[0],
+        ]
+    )
+    th.testing.assert_close(model(idx), expected)
+    model.strategy = "zero"  # a global strategy overrides the per-task ones
+    th.testing.assert_close(model(idx), model(idx, "zero"))
+    with pytest.raises(ValueError, match=r"one strategy per task \(10\)"):
+        ThetaModel(theta_model.task_encoder, [3], ["embedding"])

@@ -28,10 +28,16 @@ class RandomPixelTaskEnv(FiniteTaskEnv):
     rewards from the env RNG: a cheap stand-in for the unit tests that do not need the physics.
     """
 
-    def __init__(self, initial_task_state: int = 0, from_pixels: bool = True):
+    def __init__(self, initial_task_state: int = 0, from_pixels: bool = True, task_splits: dict | None = None):
         env_space = spaces.Box(0, 255, (9, SIZE, SIZE), np.uint8) if from_pixels else spaces.Box(-1, 1, (9,), np.float32)
         names = [f"size_{i + 1}" for i in range(10)]
         super().__init__(spaces.Box(-1, 1, (2,), np.float32), env_space, names, initial_task_state)
+        self._splits = task_splits or {"train": [3, 4, 7, 8], "interpolation": [5, 6], "extrapolation": [2, 9]}
+
+    @property
+    def task_splits(self) -> dict[str, list[int]]:
+        """The HiP-BMDP Finger split by default."""
+        return self._splits
 
     def _obs(self) -> dict[str, Any]:
         return self.make_obs(self.observation_space["env_obs"].sample())
@@ -45,8 +51,8 @@ class RandomPixelTaskEnv(FiniteTaskEnv):
         return self._obs(), float(self.np_random.random()), False, False, {}
 
 
-def random_venv(tasks=(3, 4, 7, 8), from_pixels: bool = True) -> DummyVecEnv:
-    venv = DummyVecEnv([lambda t=t: RandomPixelTaskEnv(t, from_pixels) for t in tasks])
+def random_venv(tasks=(3, 4, 7, 8), from_pixels: bool = True, task_splits: dict | None = None) -> DummyVecEnv:
+    venv = DummyVecEnv([lambda t=t: RandomPixelTaskEnv(t, from_pixels, task_splits) for t in tasks])
     venv.seed(0)
     return venv
 
