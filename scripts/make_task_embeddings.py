@@ -1,0 +1,128 @@
+"""
+Embed the shipped Meta-World task descriptions with a sentence encoder, for
+``TaskEncoder(pretrained_embeddings=...)`` (mtrl's ``metadata/task_embedding/roberta_small/*.json``, spec §B4).
+
+mtrl's files hold 768-float RoBERTa sentence embeddings (reportedly the last layer, mean-pooled); the generating
+script was never published. This one mean-pools the last hidden layer of a ``transformers`` model over the
+non-padding tokens, or calls ``sentence_transformers``' ``encode``. Models are loaded with the library's usual cache:
+nothing is downloaded unless the model name is not already available locally.
+
+Usage::
+
+    python scripts/make_task_embeddings.py --benchmark MT10 --model roberta-base --output mt10_roberta.json
+    python scripts/make_task_embeddings.py --benchmark MT50 --backend sentence-transformers \\
+        --model sentence-transformers/all-MiniLM-L6-v2 --output mt50_minilm.json
+
+Then ``MTSAC(..., policy_kwargs=dict(use_task_encoder=True, task_encoder_kwargs=dict(pretrained_embeddings=path)))``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from mtsb3.common.save_util import atomic_path
+from mtsb3.common.task_encoder import TASK_DESCRIPTION_FILES, load_task_descriptions
+
+Encoder = Callable[[list[str]], np.ndarray]
+
+
+def mean_pool(hidden_states: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """
+    Average token vectors over the real (non-padding) tokens of each sentence.
+
+    :param hidden_states: ``(batch, tokens, dim)``
+    :param attention_mask: ``(batch, tokens)``, 1 for real tokens
+    :return: ``(batch, dim)``
+    """
+    mask = np.asarray(attention_mask, dtype=np.float64)[..., None]
+    return (np.asarray(hidden_states, dtype=np.float64) * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1.0, None)
+
+
+def transformers_encoder(model: Any, tokenizer: Any, batch_size: int = 16) -> Encoder:
+    """
+    :param model: a ``transformers`` model returning ``last_hidden_state`` (e.g. ``AutoModel.from_pretrained(...)``)
+    :param tokenizer: its tokenizer
+    :param batch_size: sentences per forward pass
+    :return: an encoder: sentences -> mean-pooled last-layer embeddings ``(n, dim)``
+    """
+    import torch as th
+
+    def encode(sentences: list[str]) -> np.ndarray:
+        model.eval()
+        rows = []
+        with th.no_grad():
+            for start in range(0, len(sentences), batch_size):
+                tokens = tokenizer(sentences[start : start + batch_size], padding=True, truncation=True, return_tensors="pt")
+                hidden = model(**tokens).last_hidden_state
+                rows.append(mean_pool(hidden.float().cpu().numpy(), tokens["attention_mask"].cpu().numpy()))
+        return np.concatenate(rows)
+
+    return encode
+
+
+def load_encoder(model_name: str, backend: str = "auto") -> Encoder:
+    """
+    :param model_name: a model name or local path
+    :param backend: ``"sentence-transformers"``, ``"transformers"`` or ``"auto"`` (the first one installed)
+    :raises ImportError: if the backend is not installed
+    """
+    has_st = importlib.util.find_spec("sentence_transformers") is not None
+    has_tf = importlib.util.find_spec("transformers") is not None
+    if backend == "auto":
+        backend = "sentence-transformers" if has_st else "transformers"
+    if backend == "sentence-transformers":
+        if not has_st:
+            raise ImportError("The sentence-transformers backend needs `pip install sentence-transformers`")
+        from sentence_transformers import SentenceTransformer
+
+        st_model = SentenceTransformer(model_name)
+        return lambda sentences: np.asarray(st_model.encode(sentences), dtype=np.float64)
+    if backend == "transformers":
+        if not has_tf:
+            raise ImportError("Embedding task descriptions needs `pip install transformers` (or sentence-transformers)")
+        from transformers import AutoModel, AutoTokenizer
+
+        return transformers_encoder(AutoModel.from_pretrained(model_name), AutoTokenizer.from_pretrained(model_name))
+    raise ValueError(f"Unknown backend {backend!r}: expected 'auto', 'sentence-transformers' or 'transformers'")
+
+
+def embed_descriptions(descriptions: Mapping[str, str], encode: Encoder) -> dict[str, list[float]]:
+    """
+    :param descriptions: ``{task_name: description}``
+    :param encode: sentences -> ``(n, dim)`` embeddings
+    :return: ``{task_name: vector}``, in the order of ``descriptions``
+    """
+    names = list(descriptions)
+    vectors = np.asarray(encode([descriptions[name] for name in names]), dtype=np.float64)
+    if vectors.ndim != 2 or vectors.shape[0] != len(names):
+        raise ValueError(f"The encoder returned shape {vectors.shape} for {len(names)} descriptions, expected (n, dim)")
+    return {name: [float(x) for x in vector] for name, vector in zip(names, vectors, strict=True)}
+
+
+def write_embeddings(embeddings: Mapping[str, Sequence[float]], path: str) -> None:
+    """Write ``{task_name: vector}`` as JSON, atomically (the format ``TaskEncoder`` reads)."""
+    with atomic_path(path, "json") as tmp, open(tmp, "w") as file:
+        json.dump(dict(embeddings), file)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmark", choices=sorted(TASK_DESCRIPTION_FILES), default="MT10")
+    parser.add_argument("--model", default="roberta-base", help="model name or local path")
+    parser.add_argument("--backend", choices=["auto", "sentence-transformers", "transformers"], default="auto")
+    parser.add_argument("--output", required=True, help="JSON file to write")
+    args = parser.parse_args(argv)
+    embeddings = embed_descriptions(load_task_descriptions(args.benchmark), load_encoder(args.model, args.backend))
+    write_embeddings(embeddings, args.output)
+    dim = len(next(iter(embeddings.values())))
+    print(f"Wrote {len(embeddings)} task embeddings of size {dim} to {args.output}")
+
+
+if __name__ == "__main__":
+    main()
