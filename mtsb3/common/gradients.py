@@ -6,9 +6,22 @@ A combiner is selected by name (``grad_method="pcgrad" | "gradnorm" | "cagrad" |
 (:func:`mtsb3.common.task.per_task_mean`) and calls ``combiner.backward(task_losses, params, task_present)``, which
 leaves the combined gradient in every ``p.grad``; the algorithm then calls ``optimizer.step()`` as usual.
 
-Per-task gradients are computed in **one** batched backward pass (``torch.autograd.grad`` with
-``is_grads_batched=True`` over the rows of the identity, see :func:`per_task_gradients`), never a loop of ``T``
-backward passes. PCGrad and CAGrad then work in the ``T x T`` Gram matrix of the task gradients: every direction
+Per-task gradients never take a loop of ``T`` backward passes. Two exact ways are built in:
+
+* :func:`per_sample_task_gradients` (the default when it applies): **one ordinary backward pass** of
+  ``sum_t L_t`` that records, at every linear layer holding the parameters (``nn.Linear``,
+  :class:`~mtsb3.common.experts.BatchedLinear`), the layer input ``x_b`` and output gradient ``delta_b`` of each
+  sample. As each sample's loss depends on that sample only, ``delta_b`` is the gradient of the loss of the sample's own
+  task, so task ``t``'s weight gradient is ``sum_{b in t} x_b^T delta_b``: one batched matmul over the samples split by
+  task, the same cost as the weight gradient of a plain backward. It reads the task index from the graph of
+  :func:`~mtsb3.common.task.per_task_mean` and the layer inputs from autograd's saved tensors. It applies when every
+  parameter is used only as the weight or bias of such layers applied to the batch rows; the first call for a
+  parameter list also checks it against an ordinary backward of ``sum_t v_t L_t`` (it fails e.g. with batch
+  normalisation, which mixes samples) and falls back for good if they differ.
+* :func:`per_task_gradients`: one batched backward pass (``torch.autograd.grad`` with ``is_grads_batched=True`` over the
+  rows of the identity), fully general, but each of the ``T`` backward rows costs a full backward pass.
+
+PCGrad and CAGrad then work in the ``T x T`` Gram matrix of the task gradients: every direction
 they produce is a linear combination ``beta @ G`` of the task gradients ``G`` (shape ``(T, P)``), so the surgery
 costs one ``(T, P) x (P, T)`` product, a few ``T x T`` operations, and one ``(T,) x (T, P)`` product.
 
@@ -32,14 +45,16 @@ Add your own method with :func:`register_grad_method`; it is then available by n
             return grads[task_present].sum(dim=0), {}
 
 A subclass either implements :meth:`GradCombiner.combine` (it receives the ``(T, P)`` per-task gradient matrix) or
-overrides :meth:`GradCombiner.backward` altogether (as :class:`GradNorm` does, to avoid the full per-task pass).
+overrides :meth:`GradCombiner.backward` altogether (as :class:`GradNorm` does) and calls
+:meth:`GradCombiner.task_gradients`.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
@@ -120,6 +135,203 @@ def per_task_gradients(task_losses: th.Tensor, params: Sequence[th.Tensor], reta
     )
 
 
+# -- per-sample fast path -----------------------------------------------------------------------------------------------
+class _LinearUse(NamedTuple):
+    """One use of a linear layer in the graph: ``out = x @ W (+ bias)``, with ``x`` rows the batch samples."""
+
+    node: Any
+    batched: bool  # BaddbmmBackward0 (x (E, B, in), W (E, in, out)) or AddmmBackward0 (x (B, in), W.T (in, out))
+    weight: th.Tensor
+    bias: th.Tensor | None
+    inputs: th.Tensor  # x, read before the backward pass frees it
+
+
+def _graph_edges(root: Any) -> dict[Any, list[Any]]:
+    """Parents of every node reachable from ``root`` (one entry per edge)."""
+    parents: dict[Any, list[Any]] = {root: []}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for child, _ in node.next_functions:
+            if child is None:
+                continue
+            if child not in parents:
+                parents[child] = []
+                stack.append(child)
+            parents[child].append(node)
+    return parents
+
+
+def _task_index_of(task_losses: th.Tensor) -> th.Tensor | None:
+    """The per-sample task index saved in the graph of :func:`mtsb3.common.task.per_task_mean` (``sums / counts``)."""
+    node = task_losses.grad_fn
+    if node is None or type(node).__name__ != "DivBackward0":
+        return None
+    for child, _ in node.next_functions:
+        if child is not None and type(child).__name__ == "IndexAddBackward0" and int(child._saved_dim) == 0:
+            return child._saved_index
+    return None
+
+
+def _linear_uses(parents: dict[Any, list[Any]], params: list[th.Tensor], batch_size: int) -> list[_LinearUse] | None:
+    """
+    Every use of ``params`` in the graph as the weight or bias of a linear layer applied to the batch rows, or ``None``
+    if some parameter is used in any other way (then only the batched backward is exact).
+    """
+    wanted = {id(p) for p in params}
+    covered: set[tuple[int, int]] = set()  # (id of AccumulateGrad node, id of its parent) edges explained by a layer
+    uses = []
+    for node in parents:
+        name = type(node).__name__
+        if name not in ("AddmmBackward0", "BaddbmmBackward0"):
+            continue
+        bias_fn, _, weight_fn = (fn for fn, _ in node.next_functions)
+        weight_parent = node
+        if name == "AddmmBackward0":
+            if weight_fn is None or type(weight_fn).__name__ != "TBackward0" or len(parents[weight_fn]) != 1:
+                continue
+            weight_parent, weight_fn = weight_fn, weight_fn.next_functions[0][0]
+        if weight_fn is None or not hasattr(weight_fn, "variable") or id(weight_fn.variable) not in wanted:
+            continue
+        x = node._saved_mat1 if name == "AddmmBackward0" else node._saved_batch1
+        if float(node._saved_alpha) != 1.0 or float(node._saved_beta) != 1.0 or x.shape[-2] != batch_size:
+            return None
+        bias = None
+        if bias_fn is not None:
+            if not hasattr(bias_fn, "variable") or id(bias_fn.variable) not in wanted:
+                return None
+            bias, weight = bias_fn.variable, weight_fn.variable
+            expected = (weight.shape[0],) if name == "AddmmBackward0" else (weight.shape[0], 1, weight.shape[2])
+            if bias.shape != expected:
+                return None
+            covered.add((id(bias_fn), id(node)))
+        covered.add((id(weight_fn), id(weight_parent)))
+        uses.append(_LinearUse(node, name == "BaddbmmBackward0", weight_fn.variable, bias, x))
+    # every edge into a wanted parameter must be one of these layer slots
+    for node, node_parents in parents.items():
+        if hasattr(node, "variable") and id(node.variable) in wanted:
+            if any((id(node), id(parent)) not in covered for parent in node_parents):
+                return None
+    return uses
+
+
+class TaskGrouping(NamedTuple):
+    """Where each sample of a batch sits once the batch is split by task into a padded ``(T, slots, ...)`` block."""
+
+    task: th.Tensor
+    """``(batch,)`` task of each sample"""
+    slot: th.Tensor
+    """``(batch,)`` position of each sample within its task's rows"""
+    n_slots: int
+    """rows per task (the largest task count in the batch)"""
+
+
+def group_by_task(task_idx: th.Tensor, n_tasks: int) -> TaskGrouping:
+    """
+    Route every sample to its own task: sample ``b`` goes to row ``slot[b]`` of block ``task_idx[b]``.
+
+    A per-task computation on the ``(T, slots, ...)`` blocks costs one computation on the batch when the tasks are
+    balanced (the task-balanced buffer), instead of ``T`` computations on every sample.
+
+    :param task_idx: ``(batch,)`` long task indices
+    :param n_tasks: number of tasks
+    """
+    counts = th.bincount(task_idx, minlength=n_tasks)
+    order = th.argsort(task_idx, stable=True)
+    starts = th.cumsum(counts, 0) - counts
+    slot = th.empty_like(task_idx)
+    slot[order] = th.arange(task_idx.shape[0], device=task_idx.device) - starts[task_idx[order]]
+    return TaskGrouping(task_idx, slot, int(counts.max()))
+
+
+def to_task_blocks(x: th.Tensor, grouping: TaskGrouping, n_tasks: int) -> th.Tensor:
+    """``(batch, ...)`` -> ``(T, slots, ...)``, zero padded."""
+    out = x.new_zeros(n_tasks, grouping.n_slots, *x.shape[1:])
+    out[grouping.task, grouping.slot] = x
+    return out
+
+
+def from_task_blocks(y: th.Tensor, grouping: TaskGrouping) -> th.Tensor:
+    """``(T, slots, ...)`` -> ``(batch, ...)`` in the original sample order (inverse of :func:`to_task_blocks`)."""
+    return y[grouping.task, grouping.slot]
+
+
+def _layer_task_gradients(
+    use: _LinearUse, delta: th.Tensor, grouping: TaskGrouping, n_tasks: int
+) -> tuple[th.Tensor, th.Tensor | None]:
+    """Per-task gradients ``(T, *weight.shape)`` and ``(T, *bias.shape)`` of one layer use: ``sum_{b in t} x_b^T delta_b``."""
+    if not use.batched:  # x (B, in), delta (B, out), weight (out, in)
+        x = to_task_blocks(use.inputs, grouping, n_tasks)
+        d = to_task_blocks(delta, grouping, n_tasks)
+        weight = th.bmm(d.transpose(1, 2), x)
+        return weight, None if use.bias is None else d.sum(dim=1)
+    # x (E, B, in), delta (E, B, out), weight (E, in, out), bias (E, 1, out)
+    x = to_task_blocks(use.inputs.transpose(0, 1), grouping, n_tasks)  # (T, m, E, in)
+    d = to_task_blocks(delta.transpose(0, 1), grouping, n_tasks)  # (T, m, E, out)
+    n_experts = x.shape[2]
+    x = x.permute(0, 2, 3, 1).reshape(n_tasks * n_experts, x.shape[3], grouping.n_slots)
+    d_flat = d.permute(0, 2, 1, 3).reshape(n_tasks * n_experts, grouping.n_slots, d.shape[3])
+    weight = th.bmm(x, d_flat).view(n_tasks, *use.weight.shape)
+    return weight, None if use.bias is None else d.sum(dim=1).unsqueeze(2)
+
+
+def per_sample_task_gradients(
+    task_losses: th.Tensor, params: Sequence[th.Tensor], retain_graph: bool = False
+) -> th.Tensor | None:
+    """
+    The per-task gradients (as :func:`per_task_gradients`) from one ordinary backward pass, when the graph allows it.
+
+    ``task_losses`` must come from :func:`~mtsb3.common.task.per_task_mean` of per-sample losses, and every parameter
+    must be used only as the weight or bias of linear layers (``nn.Linear``, ``BatchedLinear``) applied to the batch
+    rows. The result is exact when no layer mixes samples (no batch normalisation), which this function cannot see:
+    :class:`GradCombiner` checks it once per parameter list.
+
+    :param task_losses: ``(T,)`` per-task losses from ``per_task_mean``
+    :param params: parameters
+    :param retain_graph: keep the graph for another backward
+    :return: ``(T, P)`` per-task gradients, or ``None`` when the graph is not of that form
+    """
+    params = list(params)
+    task_idx = _task_index_of(task_losses)
+    if task_idx is None:
+        return None
+    parents = _graph_edges(task_losses.grad_fn)
+    uses = _linear_uses(parents, params, task_idx.shape[0])
+    if not uses:
+        return None
+    n_tasks = task_losses.shape[0]
+    deltas: list[th.Tensor | None] = [None] * len(uses)
+
+    def recorder(i: int) -> Callable[[Any, Any], None]:
+        def hook(grad_inputs: Any, grad_outputs: Any) -> None:
+            deltas[i] = grad_outputs[0]
+
+        return hook
+
+    handles = [use.node.register_hook(recorder(i)) for i, use in enumerate(uses)]
+    try:
+        # differentiate w.r.t. the biases only (cheap): the engine still runs every layer node and records its delta,
+        # but skips the full weight gradients, which are recomputed per task below
+        inputs = list({id(t): t for t in (use.bias if use.bias is not None else use.weight for use in uses)}.values())
+        th.autograd.grad(task_losses, inputs, grad_outputs=th.ones_like(task_losses), retain_graph=retain_graph)
+    finally:
+        for handle in handles:
+            handle.remove()
+    grouping = group_by_task(task_idx, n_tasks)
+    grads: dict[int, th.Tensor] = {}
+    with th.no_grad():  # (the saved layer inputs are part of the graph)
+        for use, delta in zip(uses, deltas, strict=True):
+            assert delta is not None
+            weight_grad, bias_grad = _layer_task_gradients(use, delta, grouping, n_tasks)
+            for param, grad in ((use.weight, weight_grad), (use.bias, bias_grad)):
+                if param is not None and grad is not None:
+                    grads[id(param)] = grads[id(param)] + grad if id(param) in grads else grad
+    return th.cat(
+        [grads[id(p)].reshape(n_tasks, -1) if id(p) in grads else task_losses.new_zeros(n_tasks, p.numel()) for p in params],
+        dim=1,
+    )
+
+
 def assign_flat_grad(params: Sequence[th.Tensor], flat_grad: th.Tensor) -> None:
     """Write ``flat_grad`` (``(P,)``, the concatenation of all parameters) into ``p.grad``, replacing what was there."""
     offset = 0
@@ -142,8 +354,8 @@ class GradCombiner(nn.Module):
     """
     Base class of gradient combiners.
 
-    The default :meth:`backward` computes the ``(T, P)`` per-task gradients in one batched pass
-    (:func:`per_task_gradients`), calls :meth:`combine`, and writes the result into ``p.grad``.
+    The default :meth:`backward` computes the ``(T, P)`` per-task gradients (:meth:`task_gradients`), calls
+    :meth:`combine`, and writes the result into ``p.grad``.
 
     A combiner is an ``nn.Module`` only so that SB3 checkpoints it like the networks: :meth:`state_dict` /
     :meth:`load_state_dict` hold its RNG state and any learned state (GradNorm's task weights), so a resumed run
@@ -151,14 +363,60 @@ class GradCombiner(nn.Module):
 
     :param n_tasks: number of tasks ``T``
     :param seed: seed of the combiner's random generator
+    :param per_sample: use :func:`per_sample_task_gradients` where it applies (checked once per parameter list),
+        else :func:`per_task_gradients`; ``False``: always the batched backward
     """
 
-    def __init__(self, n_tasks: int, seed: int | None = None):
+    def __init__(self, n_tasks: int, seed: int | None = None, per_sample: bool = True):
         super().__init__()
         if n_tasks < 1:
             raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
         self.n_tasks = n_tasks
         self.rng = np.random.default_rng(seed)
+        self.per_sample = per_sample
+        # per parameter list: True (the per-sample path is exact there), False (it is not, or does not apply)
+        self._per_sample_ok: dict[tuple[int, ...], bool] = {}
+
+    def task_gradients(self, task_losses: th.Tensor, params: list[th.Tensor], retain_graph: bool = False) -> th.Tensor:
+        """
+        :return: the ``(T, P)`` per-task gradients, by the per-sample path where it is exact, else the batched backward
+        """
+        grads = self.per_sample_gradients(task_losses, params, retain_graph)
+        return per_task_gradients(task_losses, params, retain_graph=retain_graph) if grads is None else grads
+
+    def per_sample_gradients(
+        self, task_losses: th.Tensor, params: list[th.Tensor], retain_graph: bool = False
+    ) -> th.Tensor | None:
+        """
+        :return: the ``(T, P)`` per-task gradients by :func:`per_sample_task_gradients` if it is enabled, applies, and
+            passed its check on the first use of ``params``; else ``None`` (the graph is then kept)
+        """
+        key = tuple(id(p) for p in params)
+        known = self._per_sample_ok.get(key)
+        if self.per_sample and known is not False:
+            grads = per_sample_task_gradients(task_losses, params, retain_graph=retain_graph or not known)
+            if grads is not None and known:
+                return grads
+            if grads is not None:
+                # first use: check sum_t v_t g_t against an ordinary backward (distinct v_t catch a wrong attribution of
+                # samples to tasks, and a layer that mixes samples)
+                v = th.arange(1, self.n_tasks + 1, dtype=task_losses.dtype, device=task_losses.device)
+                reference = th.autograd.grad((v * task_losses).sum(), params, retain_graph=True, allow_unused=True)
+                flat = th.cat(
+                    [p.new_zeros(p.numel()) if g is None else g.reshape(-1) for g, p in zip(reference, params, strict=True)]
+                )
+                ok = bool(th.allclose(v @ grads, flat, rtol=1e-3, atol=1e-5 * float(flat.abs().max()) + 1e-12))
+                self._per_sample_ok[key] = ok
+                if ok:
+                    return grads
+                warnings.warn(
+                    "The per-sample per-task gradients do not match an ordinary backward pass for these parameters "
+                    "(a layer mixes samples?); using the batched backward pass from now on",
+                    RuntimeWarning,
+                )
+            else:
+                self._per_sample_ok[key] = False
+        return None
 
     def backward(
         self, task_losses: th.Tensor, params: Sequence[th.Tensor], task_present: th.Tensor | None = None
@@ -177,7 +435,7 @@ class GradCombiner(nn.Module):
         present = _present_mask(task_losses, task_present)
         if not bool(present.any()):
             raise ValueError("no task is present in the batch")
-        grads = per_task_gradients(task_losses, params)
+        grads = self.task_gradients(task_losses, params)
         # A missing task's loss is a constant 0, so its row is exactly zero; masking keeps that true for any caller.
         grads = grads * present.unsqueeze(1).to(grads.dtype)
         combined, info = self.combine(grads, present)
@@ -272,10 +530,11 @@ class PCGrad(GradCombiner):
     :param n_tasks: number of tasks
     :param seed: seed of the random projection order
     :param reduction: ``"mean"`` or ``"sum"`` of the projected task gradients
+    :param per_sample: see :class:`GradCombiner`
     """
 
-    def __init__(self, n_tasks: int, seed: int | None = None, reduction: str = "mean"):
-        super().__init__(n_tasks, seed)
+    def __init__(self, n_tasks: int, seed: int | None = None, reduction: str = "mean", per_sample: bool = True):
+        super().__init__(n_tasks, seed, per_sample)
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
@@ -352,10 +611,19 @@ class CAGrad(GradCombiner):
     :param c: radius of the conflict-averse ball, relative to ``||g_0||`` (the paper uses 0.4 on MT10)
     :param rescale: 0, 1 or 2, see above
     :param n_iters: iterations of the dual solver
+    :param per_sample: see :class:`GradCombiner`
     """
 
-    def __init__(self, n_tasks: int, seed: int | None = None, c: float = 0.4, rescale: int = 1, n_iters: int = 100):
-        super().__init__(n_tasks, seed)
+    def __init__(
+        self,
+        n_tasks: int,
+        seed: int | None = None,
+        c: float = 0.4,
+        rescale: int = 1,
+        n_iters: int = 100,
+        per_sample: bool = True,
+    ):
+        super().__init__(n_tasks, seed, per_sample)
         if c < 0:
             raise ValueError(f"c must be >= 0, got {c}")
         if rescale not in (0, 1, 2):
@@ -390,9 +658,10 @@ class GradNorm(GradCombiner):
     reference divides by the previous update's loss), and ``w`` is really renormalised (the reference's renormalised
     copy is discarded). ``L_t(0)`` is each task's loss the first time that task is present.
 
-    Because ``G_t = w_t ||grad_W L_t||``, ``d L_grad / d w_t = sign(G_t - target_t) ||grad_W L_t||`` in closed form;
-    only the norms at ``W`` need per-task gradients, one batched backward that stops at ``W``, and the update itself is
-    a single ordinary backward of the weighted loss. GradNorm is therefore cheap (no ``(T, P)`` matrix).
+    Because ``G_t = w_t ||grad_W L_t||``, ``d L_grad / d w_t = sign(G_t - target_t) ||grad_W L_t||`` in closed form.
+    With the per-sample path (see :class:`GradCombiner`) one backward gives every task gradient, hence the norms and
+    the update ``w @ G``; otherwise the norms come from a batched backward that stops at ``W`` (cheap when ``W`` is
+    near the loss) and the update from one ordinary backward of the weighted loss.
 
     The inverse training rate assumes positive losses (the critic's). For a task whose ``L_t`` or ``L_t(0)`` is not
     positive (the SAC actor loss can be negative) ``r_t`` is set to the neutral 1, so that task's weight only
@@ -417,8 +686,9 @@ class GradNorm(GradCombiner):
         alpha: float = 1.0,
         lr: float = 1e-3,
         shared_layer: int | None = -1,
+        per_sample: bool = True,
     ):
-        super().__init__(n_tasks, seed)
+        super().__init__(n_tasks, seed, per_sample)
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
         self.alpha, self.lr, self.shared_layer = alpha, lr, shared_layer
@@ -459,12 +729,18 @@ class GradNorm(GradCombiner):
         group = self._group(params, task_losses.device)
         weights, initial, optimizer = self.weights[group], self.initial_losses[group], self.optimizers[group]
 
-        # ||grad_W L_t|| for every task, one batched backward restricted to W
-        shared_grads = per_task_gradients(task_losses, self._norm_params(params), retain_graph=True)
-        norms = shared_grads.norm(dim=1).detach()
-        # the update: grad of sum_t w_t L_t with the current weights (missing tasks have L_t = 0 and drop out)
-        weighted = (weights.detach() * task_losses * present).sum()
-        assign_flat_grad(params, th.cat([g.reshape(-1) for g in th.autograd.grad(weighted, params, materialize_grads=True)]))
+        norm_params = self._norm_params(params)
+        # the update is the gradient of sum_t w_t L_t with the current weights (missing tasks have L_t = 0, drop out)
+        grads = self.per_sample_gradients(task_losses, params)
+        if grads is not None:  # all per-task gradients from one backward: the norms at W and the update from them
+            in_norm = th.cat([th.full((p.numel(),), any(p is q for q in norm_params), device=grads.device) for p in params])
+            norms = grads[:, in_norm].norm(dim=1)
+            assign_flat_grad(params, (weights.detach() * present) @ grads)
+        else:  # ||grad_W L_t|| by a batched backward that stops at W, then one ordinary backward for the update
+            norms = per_task_gradients(task_losses, norm_params, retain_graph=True).norm(dim=1).detach()
+            weighted = (weights.detach() * task_losses * present).sum()
+            flat = th.cat([g.reshape(-1) for g in th.autograd.grad(weighted, params, materialize_grads=True)])
+            assign_flat_grad(params, flat)
 
         with th.no_grad():
             losses = task_losses.detach()

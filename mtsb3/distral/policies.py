@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch as th
 from gymnasium import spaces
@@ -15,48 +15,8 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor
 from torch import nn
 
 from mtsb3.common.experts import BatchedLinear, BatchedMLP
+from mtsb3.common.gradients import TaskGrouping, from_task_blocks, group_by_task, to_task_blocks
 from mtsb3.common.task import ENV_KEY, TASK_KEY, n_tasks_of, task_indices
-
-
-class TaskGrouping(NamedTuple):
-    """Where each sample of a batch sits once the batch is split by task into a padded ``(T, slots, ...)`` block."""
-
-    task: th.Tensor
-    """``(batch,)`` task of each sample"""
-    slot: th.Tensor
-    """``(batch,)`` position of each sample within its task's rows"""
-    n_slots: int
-    """rows per task (the largest task count in the batch)"""
-
-
-def group_by_task(task_idx: th.Tensor, n_tasks: int) -> TaskGrouping:
-    """
-    Route every sample to its own task's network: sample ``b`` goes to row ``slot[b]`` of block ``task_idx[b]``.
-
-    Running ``T`` networks on a ``(T, slots, in)`` block costs one network on the batch when the tasks are balanced
-    (the task-balanced buffer), instead of ``T`` networks on every sample.
-
-    :param task_idx: ``(batch,)`` long task indices
-    :param n_tasks: number of tasks
-    """
-    counts = th.bincount(task_idx, minlength=n_tasks)
-    order = th.argsort(task_idx, stable=True)
-    starts = th.cumsum(counts, 0) - counts
-    slot = th.empty_like(task_idx)
-    slot[order] = th.arange(task_idx.shape[0], device=task_idx.device) - starts[task_idx[order]]
-    return TaskGrouping(task_idx, slot, int(counts.max()))
-
-
-def to_task_blocks(x: th.Tensor, grouping: TaskGrouping, n_tasks: int) -> th.Tensor:
-    """``(batch, ...)`` -> ``(T, slots, ...)``, zero padded."""
-    out = x.new_zeros(n_tasks, grouping.n_slots, *x.shape[1:])
-    out[grouping.task, grouping.slot] = x
-    return out
-
-
-def from_task_blocks(y: th.Tensor, grouping: TaskGrouping) -> th.Tensor:
-    """``(T, slots, ...)`` -> ``(batch, ...)`` in the original sample order (inverse of :func:`to_task_blocks`)."""
-    return y[grouping.task, grouping.slot]
 
 
 def _split_net_arch(net_arch: list[int] | dict[str, list[int]] | None) -> tuple[list[int], list[int]]:
@@ -71,8 +31,8 @@ class TaskActors(nn.Module):
     """
     ``T`` squashed-Gaussian SAC actors (SB3's ``Actor`` architecture) with stacked weights.
 
-    Sample ``b`` is acted on by the actor of its task ``task_idx[b]`` only, in one batched pass
-    (:func:`group_by_task`).
+    Sample ``b`` is acted on by the actor of its task ``task_idx[b]`` only, in one batched pass over the batch split by
+    task (:func:`~mtsb3.common.gradients.group_by_task`).
 
     :param n_tasks: number of tasks
     :param obs_dim: size of the flattened ``env_obs``

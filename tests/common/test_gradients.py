@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch as th
 
+from mtsb3.common.experts import BatchedMLP
 from mtsb3.common.gradients import (
     GRAD_METHODS,
     CAGrad,
@@ -17,6 +18,7 @@ from mtsb3.common.gradients import (
     cagrad_weights,
     make_grad_combiner,
     pcgrad_orders,
+    per_sample_task_gradients,
     per_task_gradients,
     register_grad_method,
 )
@@ -55,6 +57,78 @@ def test_per_task_gradients_equal_a_loop_of_backward_passes():
     )
     assert batched.shape == (n_tasks, sum(p.numel() for p in params))
     th.testing.assert_close(batched, loop, rtol=1e-5, atol=1e-6)
+
+
+def _loop(task_losses: th.Tensor, params: list[th.Tensor]) -> th.Tensor:
+    rows = []
+    for loss in task_losses:
+        grads = th.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        rows.append(
+            th.cat([p.new_zeros(p.numel()) if g is None else g.reshape(-1) for g, p in zip(grads, params, strict=True)])
+        )
+    return th.stack(rows)
+
+
+def _unbalanced_tasks(batch: int, n_tasks: int) -> th.Tensor:
+    task_idx = th.randint(0, n_tasks - 1, (batch,))  # the last task is missing from the batch
+    task_idx[: n_tasks - 1] = th.arange(n_tasks - 1)
+    return task_idx
+
+
+def test_per_sample_path_equals_a_loop_on_linear_networks():
+    # nn.Linear layers (SB3 actors) and a BatchedMLP fed the same 2-D input (MTSAC's fused twin critic), with
+    # unbalanced tasks and a missing one
+    th.manual_seed(0)
+    n_tasks, batch = 5, 70
+    mlp = th.nn.Sequential(th.nn.Linear(6, 16), th.nn.Tanh(), th.nn.Linear(16, 8), th.nn.ReLU(), th.nn.Linear(8, 2))
+    twin = BatchedMLP(2, 8, [16, 16], 1)
+    params = [*mlp.parameters(), *twin.parameters()]
+    x, task_idx = th.randn(batch, 6), _unbalanced_tasks(batch, n_tasks)
+    actions = th.tanh(mlp(x))
+    q = twin(th.cat([x, actions], dim=1)).squeeze(-1).T  # (batch, 2)
+    per_sample_loss = (q - 1).pow(2).sum(1) + actions.pow(2).sum(1)
+    task_losses, present = per_task_mean(per_sample_loss, task_idx, n_tasks)
+    assert not present[-1]
+    expected = _loop(task_losses, params)
+    fast = per_sample_task_gradients(task_losses, params, retain_graph=True)
+    assert fast is not None
+    th.testing.assert_close(fast, expected, rtol=1e-4, atol=1e-6)
+    th.testing.assert_close(per_task_gradients(task_losses, params), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_per_sample_path_declines_other_uses_of_a_parameter():
+    th.manual_seed(0)
+    layer, scale = th.nn.Linear(3, 2), th.nn.Parameter(th.ones(2))
+    x, task_idx = th.randn(12, 3), th.arange(12) % 3
+    task_losses, _ = per_task_mean((layer(x) * scale).pow(2).sum(1), task_idx, 3)
+    params = [*layer.parameters(), scale]
+    assert per_sample_task_gradients(task_losses, params) is None  # `scale` is not a linear layer's weight
+    # the combiner then uses the batched backward, which is exact
+    method = PCGrad(3, seed=0)
+    method.backward(task_losses, params)
+    assert method._per_sample_ok == {tuple(id(p) for p in params): False}
+    task_losses, _ = per_task_mean((layer(x) * scale).pow(2).sum(1), task_idx, 3)
+    expected = PCGrad(3, seed=0, per_sample=False)
+    grads = [p.grad.clone() for p in params]
+    expected.backward(task_losses, params)
+    for g, p in zip(grads, params, strict=True):
+        th.testing.assert_close(g, p.grad)
+
+
+def test_a_layer_that_mixes_samples_is_caught_by_the_first_check():
+    # batch normalisation couples the samples: the per-sample shortcut would be wrong, and the first-use check sees it
+    th.manual_seed(0)
+    net = th.nn.Sequential(th.nn.Linear(4, 8), th.nn.BatchNorm1d(8, affine=False), th.nn.Linear(8, 1))
+    params = list(net.parameters())
+    x, task_idx = th.randn(32, 4), th.arange(32) % 4
+
+    def task_losses() -> th.Tensor:
+        return per_task_mean(net(x).squeeze(1).pow(2), task_idx, 4)[0]
+
+    method = CAGrad(4, c=0.0)
+    with pytest.warns(RuntimeWarning, match="do not match an ordinary backward"):
+        method.backward(task_losses(), params)
+    th.testing.assert_close(th.cat([p.grad.reshape(-1) for p in params]), _loop(task_losses(), params).mean(0))
 
 
 def test_per_task_gradients_of_an_unused_parameter_are_zero():
