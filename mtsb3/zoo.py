@@ -48,7 +48,7 @@ NET_ARCHS: dict[str, list[int]] = {
 }
 
 #: YAML keys that only the zoo reads; they are removed before the model constructor is called
-ZOO_ONLY_KEYS = ("recipe", "eval_episodes", "eval_freq")
+ZOO_ONLY_KEYS = ("recipe", "recipe_kwargs", "eval_episodes", "eval_freq")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -83,18 +83,20 @@ def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
     return hyperparams
 
 
-def _sample_sac_core(trial: optuna.Trial, net_archs: Sequence[str], batch_pows: tuple[int, int]) -> dict[str, Any]:
+def _sample_sac_core(trial: optuna.Trial, net_archs: Sequence[str] | None, batch_pows: tuple[int, int]) -> dict[str, Any]:
     one_minus_gamma = trial.suggest_float("one_minus_gamma", 1e-3, 0.03, log=True)
     batch_size_pow = trial.suggest_int("batch_size_pow", *batch_pows)
     trial.set_user_attr("gamma", 1.0 - one_minus_gamma)
     trial.set_user_attr("batch_size", 2**batch_size_pow)
-    return {
+    params = {
         "one_minus_gamma": one_minus_gamma,
         "batch_size_pow": batch_size_pow,
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
         "tau": trial.suggest_float("tau", 1e-3, 0.05, log=True),
-        "net_arch": trial.suggest_categorical("net_arch", list(net_archs)),
     }
+    if net_archs is not None:  # None: the network is the recipe's (encoders)
+        params["net_arch"] = trial.suggest_categorical("net_arch", list(net_archs))
+    return params
 
 
 def sample_mtsac_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
@@ -108,12 +110,10 @@ def sample_mtsac_params(trial: optuna.Trial, n_actions: int, n_envs: int, additi
 
 def sample_encoder_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """
-    Sampler for the task-conditioned encoder family (film, softmod, care): the MTSAC core plus the width of the
-    shared encoder output (``features_extractor_kwargs`` are merged into the preset's, so the recipe is kept).
+    Sampler for the task-conditioned encoder family (film, softmod, care): the SAC core without the network size,
+    which belongs to the recipe (the sampled kwargs are merged into the preset's, so the recipe's extractor is kept).
     """
-    params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))
-    params["policy__features_extractor_kwargs"] = {"features_dim": trial.suggest_categorical("features_dim", [32, 50, 100])}
-    return convert_mtsac_params(params)
+    return convert_mtsac_params(_sample_sac_core(trial, None, (7, 11)))
 
 
 def sample_pcgrad_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
@@ -163,8 +163,8 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
     "mtsac": ZooAlgo("mtsb3:MTSAC", sample_mtsac_params),
     "mtsac_te": ZooAlgo("mtsb3:MTSAC", sample_mtsac_params),
     "mtmhsac": ZooAlgo("mtsb3:MTSAC", sample_mtsac_params),
-    "film": ZooAlgo("mtsb3:MTSAC", sample_encoder_params, ("mtsb3.recipes:film",)),
-    "softmod": ZooAlgo("mtsb3:MTSAC", sample_encoder_params, ("mtsb3.recipes:softmod",)),
+    "film": ZooAlgo("mtsb3:MTSAC", sample_encoder_params, ("mtsb3.recipes:sac_film",)),
+    "softmod": ZooAlgo("mtsb3:MTSAC", sample_encoder_params, ("mtsb3.recipes:soft_modularization",)),
     "care": ZooAlgo("mtsb3:MTSAC", sample_encoder_params, ("mtsb3.recipes:care",)),
     "pcgrad": ZooAlgo("mtsb3:MTSAC", sample_pcgrad_params, ("mtsb3.common.gradients:PCGrad",)),
     "gradnorm": ZooAlgo("mtsb3:MTSAC", sample_gradnorm_params, ("mtsb3.common.gradients:GradNorm",)),
@@ -280,9 +280,9 @@ def prepare_enjoy_argv(argv: Sequence[str]) -> list[str]:
         # one sub-env per task; rl-zoo's single-env printing (n_envs == 1) would fail on several sub-envs
         peek = argparse.ArgumentParser(add_help=False)
         peek.add_argument("--env", default="CartPole-v1")
-        is_mt, task_names = _task_names(peek.parse_known_args(argv)[0].env, {})
-        if is_mt and task_names is not None:
-            argv += ["--n-envs", str(len(task_names))]
+        info = env_info(peek.parse_known_args(argv)[0].env)
+        if info.is_multi_task and info.task_names is not None:
+            argv += ["--n-envs", str(len(info.eval_tasks or info.task_names))]
     return argv
 
 
@@ -383,27 +383,52 @@ def evaluation_score(eval_callback: Any) -> float:
 
     :param eval_callback: a ``MultiTaskEvalCallback`` (uses its per-task results) or a plain ``EvalCallback``
     """
-    per_task = getattr(eval_callback, "last_task_results", None)
-    if per_task:
-        successes = [r["success_rate"] for r in per_task.values() if r.get("success_rate") is not None]
-        if successes:
-            return float(np.mean(successes))
-        return float(np.mean([r["mean_reward"] for r in per_task.values()]))
+    if getattr(eval_callback, "last_results", None):  # MultiTaskEvalCallback: success where defined, else reward
+        return float(eval_callback.last_score)
     success_buffer = getattr(eval_callback, "_is_success_buffer", None)
     if success_buffer:
         return float(np.mean(success_buffer))
     return float(eval_callback.last_mean_reward)
 
 
-def _task_names(env_id: str, env_kwargs: dict[str, Any]) -> tuple[bool, list[str] | None]:
+class EnvInfo(NamedTuple):
+    """What the zoo needs to know about an env id (read from one probe env)."""
+
+    is_multi_task: bool
+    task_names: list[str] | None
+    #: ``task_splits`` of the env (HiP-BMDP: train / interpolation / extrapolation task indices), or ``None``
+    task_splits: dict[str, list[int]] | None
+    render_modes: list[str]
+
+    @property
+    def train_tasks(self) -> list[int] | None:
+        """The tasks to train on: the ``train`` split where there is one, else all (``None``)."""
+        return list(self.task_splits["train"]) if self.task_splits and "train" in self.task_splits else None
+
+    @property
+    def eval_tasks(self) -> list[int] | None:
+        """The tasks to evaluate: every task of a split (in split order) where there are splits, else all (``None``)."""
+        if not self.task_splits:
+            return None
+        return list(dict.fromkeys(t for split in self.task_splits.values() for t in split))
+
+
+def env_info(env_id: str, env_kwargs: dict[str, Any] | None = None) -> EnvInfo:
+    """:return: the :class:`EnvInfo` of ``env_id`` (builds one env; lazy multi-task envs build one task)"""
     import gymnasium as gym
 
     from mtgym.core import MTEnv
 
-    env = gym.make(env_id, **env_kwargs)
+    env = gym.make(env_id, **(env_kwargs or {}))
     try:
         unwrapped = env.unwrapped
-        return isinstance(unwrapped, MTEnv), getattr(unwrapped, "task_names", None)
+        splits = getattr(unwrapped, "task_splits", None)
+        return EnvInfo(
+            isinstance(unwrapped, MTEnv),
+            getattr(unwrapped, "task_names", None),
+            {k: [int(t) for t in v] for k, v in splits.items()} if splits else None,
+            list(env.metadata.get("render_modes", [])),
+        )
     finally:
         env.close()
 
@@ -441,19 +466,21 @@ def _merge_hyperparams(base: dict[str, Any], update: dict[str, Any]) -> dict[str
     return merged
 
 
-def apply_recipe(name: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
+def apply_recipe(name: str, recipe_kwargs: dict[str, Any] | None, hyperparams: dict[str, Any]) -> dict[str, Any]:
     """
-    Merge the named ``mtsb3.recipes`` recipe into ``hyperparams`` (the YAML ``recipe:`` key). A recipe is a function
-    returning constructor kwargs (with ``policy_kwargs`` holding extractor classes); keys given in the YAML win.
+    Build ``policy_kwargs`` from a named :mod:`mtsb3.recipes` recipe (the YAML keys ``recipe`` and ``recipe_kwargs``),
+    so YAML stays plain data while the recipe supplies extractor classes. ``policy_kwargs`` given in the YAML are
+    merged on top (``*_kwargs`` dicts one level deep).
 
+    :param name: a key of ``mtsb3.recipes.RECIPES`` (``care``, ``sac_film``, ``soft_modularization``, ...)
+    :param recipe_kwargs: passed to the recipe function (sizes, ``task_encoder_kwargs``, ...)
+    :param hyperparams: the preprocessed hyperparameters
+    :return: the hyperparameters with the recipe's ``policy_kwargs``
     :raises ValueError: naming the available recipes if ``name`` is unknown
     """
-    recipes = importlib.import_module("mtsb3.recipes")
-    recipe = getattr(recipes, name, None)
-    if not callable(recipe):
-        names = sorted(getattr(recipes, "__all__", [n for n in dir(recipes) if not n.startswith("_")]))
-        raise ValueError(f"Unknown recipe {name!r}: available recipes are {', '.join(names)}")
-    return _merge_hyperparams(dict(recipe()), hyperparams)
+    from mtsb3.recipes import recipe
+
+    return _merge_hyperparams({"policy_kwargs": recipe(name, **(recipe_kwargs or {}))}, hyperparams)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -514,7 +541,8 @@ def _manager_class() -> type:  # noqa: C901  (one class body; rl_zoo3 may only b
 
         def __init__(self, *args: Any, **kwargs: Any):
             super().__init__(*args, **kwargs)
-            self.is_multi_task, self.task_names = _task_names(self.env_name.gym_id, self.env_kwargs)
+            self.env_info = env_info(self.env_name.gym_id, self.env_kwargs)
+            self.is_multi_task, self.task_names = self.env_info.is_multi_task, self.env_info.task_names
             self.recipe: str | None = None
 
         # -- hyperparameters ---------------------------------------------------------------------------------------
@@ -526,27 +554,34 @@ def _manager_class() -> type:  # noqa: C901  (one class body; rl_zoo3 may only b
         def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple:
             hyperparams = dict(hyperparams)
             self.recipe = hyperparams.pop("recipe", None)
+            recipe_kwargs = hyperparams.pop("recipe_kwargs", None)
             for key, attr in (("eval_episodes", "n_eval_episodes"), ("eval_freq", "eval_freq")):
                 value = hyperparams.pop(key, None)
                 if value is not None and key not in self.options.cli_keys:
                     setattr(self, attr, int(value))
             n_envs_given = "n_envs" in hyperparams
             hyperparams, env_wrapper, callbacks, vec_env_wrapper = super()._preprocess_hyperparams(hyperparams)
+            if self._eval_env_kwargs_args is None:
+                # rl-zoo keeps the eval env on the CLI kwargs when env_kwargs come from the YAML; use the same env
+                self.eval_env_kwargs = self.env_kwargs
             if self.recipe is not None:
-                hyperparams = apply_recipe(self.recipe, hyperparams)
+                hyperparams = apply_recipe(self.recipe, recipe_kwargs, hyperparams)
             if self.is_multi_task and self.task_names is not None and not n_envs_given:
-                self.n_envs = len(self.task_names)  # one sub-env per task (spec §B2)
+                # one sub-env per (training) task, spec §B2
+                self.n_envs = len(self.env_info.train_tasks or self.task_names)
             return hyperparams, env_wrapper, callbacks, vec_env_wrapper
 
         # -- environments ------------------------------------------------------------------------------------------
         def create_envs(self, n_envs: int, eval_env: bool = False, no_log: bool = False) -> VecEnv:
             if not self.is_multi_task:
                 return super().create_envs(n_envs, eval_env=eval_env, no_log=no_log)
-            # the eval env always has one sub-env per task (finite task sets), whatever --n-eval-envs says
+            # the eval env always has one sub-env per task (finite task sets), whatever --n-eval-envs says; with
+            # task splits (HiP-BMDP), training uses the train split and evaluation every split (spec §B2, §B13)
             n = None if eval_env and self.task_names is not None else n_envs
             env = make_mt_vec_env(
                 self.env_name.gym_id,
                 n_envs=n,
+                tasks=self.env_info.eval_tasks if eval_env else self.env_info.train_tasks,
                 seed=self.seed,
                 vec_env_cls=self.vec_env_class,
                 env_kwargs=self.eval_env_kwargs if eval_env else self.env_kwargs,
@@ -793,15 +828,17 @@ def make_test_env(
     from mtsb3.common.env_util import make_mt_vec_env
 
     env_kwargs = dict(env_kwargs or {})
-    is_mt, task_names = _task_names(env_id, env_kwargs)
+    info = env_info(env_id, env_kwargs)
+    is_mt, task_names = info.is_multi_task, info.task_names
     if not is_mt:
         return create_test_env(env_id, n_envs, stats_path, seed, log_dir, should_render, hyperparams, env_kwargs, **kwargs)
     hyperparams = dict(hyperparams or {})
-    if should_render and "render_mode" not in env_kwargs:
+    if should_render and "render_mode" not in env_kwargs and "human" in info.render_modes:
         env_kwargs["render_mode"] = "human"
     env = make_mt_vec_env(
         env_id,
         n_envs=None if n_envs <= 1 and task_names is not None else n_envs,
+        tasks=info.eval_tasks,
         seed=seed,
         env_kwargs=env_kwargs,
         wrapper_class=get_wrapper_class(hyperparams),
