@@ -90,6 +90,34 @@ def test_feature_dims_of_task_conditionings():
     assert th.equal(one_hot, th.cat([obs["env_obs"], obs["task_obs"]], dim=1))
 
 
+@pytest.mark.parametrize("per_feature", [True, False])
+def test_film_modulates_each_layer(per_feature):
+    th.manual_seed(0)
+    film = FiLMEncoder(SPACE, net_arch=[16, 8], features_dim=6, per_feature=per_feature, concat_task_encoding=False)
+    obs = make_obs()
+    z = film.encode_task(obs["task_obs"].argmax(1))
+    params = film.film_params(z)
+    sizes = [16, 8, 6] if per_feature else [1, 1, 1]
+    assert [tuple(g.shape) for g, _ in params] == [(BATCH, n) for n in sizes]
+
+    def plain(x, gammas_betas):  # the MLP with h <- gamma * h + beta after each layer group
+        for i, (layer, (gamma, beta)) in enumerate(zip(film.layers, gammas_betas, strict=True)):
+            x = layer(x)
+            x = th.relu(x) if i < 2 else x
+            x = gamma * x + beta
+        return x
+
+    th.testing.assert_close(film(obs), plain(obs["env_obs"], params))
+    with th.no_grad():  # a zero generator is the identity modulation (gamma = 1, beta = 0): the plain MLP
+        film.film.weight.zero_()
+        film.film.bias.zero_()
+    th.testing.assert_close(film(obs), plain(obs["env_obs"], [(1.0, 0.0)] * 3))
+    # tasks get different modulations
+    film2 = FiLMEncoder(SPACE, per_feature=per_feature, concat_task_encoding=False)
+    other = {"env_obs": obs["env_obs"], "task_obs": obs["task_obs"].roll(1, dims=1)}
+    assert not th.allclose(film2(obs), film2(other))
+
+
 def test_raw_task_index_and_one_hot_give_the_same_features():
     th.manual_seed(0)
     extractor = MixtureOfEncoders(SPACE, mode="attention")
@@ -239,6 +267,13 @@ def test_bad_arguments_raise_clear_errors():
         MixtureOfEncoders(SPACE, temperature=0.0)
     with pytest.raises(ValueError, match="task_conditioning must be one of"):
         FeedForwardEncoder(SPACE, task_conditioning="index")
+    external = MixtureOfEncoders(SPACE, task_encoding_dim=6)
+    assert external.task_encoder is None
+    with pytest.raises(ValueError, match="call it as extractor"):
+        external(make_obs())
+    with pytest.raises(ValueError, match="task encoding of size 6"):
+        external(make_obs(), th.zeros(BATCH, 5))
+    assert external(make_obs(), th.zeros(BATCH, 6)).shape == (BATCH, 56)
     box_task = spaces.Dict(env_obs=spaces.Box(-1, 1, (3,)), task_obs=spaces.Box(0, 1, (2,)))
     with pytest.raises(ValueError, match="Discrete task_obs"):
         FiLMEncoder(box_task)
