@@ -6,9 +6,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.evaluation import evaluate_policy
 
 from mtsb3 import make_mt_vec_env
+from mtsb3.common.callbacks import MultiTaskEvalCallback
 from mtsb3.distral import Distral, gaussian_kl
 from mtsb3.distral.policies import TaskActors, from_task_blocks, group_by_task, to_task_blocks
 
@@ -148,15 +148,21 @@ def test_bad_arguments():
         _model(distral_beta="fixed")
 
 
-def test_distral_learns_point_goal():
-    # 4 goals that are not in env_obs: each task policy must learn its own goal. Random ≈ -30, optimal ≈ -5.5
+def test_distral_learns_point_goal(tmp_path):
+    # 4 goals that are not in env_obs: each task policy must learn its own goal. Random ≈ -30, optimal ≈ -5.5;
+    # seeds 0, 1, 2 reach -12.4, -14.9, -15.8 after 4000 transitions. Evaluated by MultiTaskEvalCallback at the end.
+    callback = MultiTaskEvalCallback(
+        make_mt_vec_env(ENV_ID, seed=100), n_eval_episodes=5, eval_freq=1000, best_model_save_path=str(tmp_path), verbose=0
+    )
     model = Distral(
         "MultiInputPolicy",
         make_mt_vec_env(ENV_ID, seed=0),
         learning_starts=500,
+        distral_beta="auto_0.1",
         policy_kwargs=dict(net_arch=[64, 64]),
         seed=0,
     )
-    model.learn(4000)
-    mean_return, _ = evaluate_policy(model, make_mt_vec_env(ENV_ID, seed=100), n_eval_episodes=20)
-    assert mean_return > -20.0, mean_return
+    model.learn(4000, callback=callback)
+    assert set(callback.last_results) == {"goal_0", "goal_1", "goal_2", "goal_3"}
+    assert callback.last_summary["mean_reward"] > -20.0, callback.last_summary
+    assert Distral.load(tmp_path / "best_model.zip").task_names == model.task_names
