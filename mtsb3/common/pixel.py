@@ -32,10 +32,12 @@ def preprocess_pixels(obs: th.Tensor, bits: int = 5) -> th.Tensor:
     if not 1 <= bits <= 8:
         raise ValueError(f"bits must be in [1, 8], got {bits}")
     bins = 2**bits
-    obs = obs.float()
-    if bits < 8:
-        obs = th.floor(obs / 2 ** (8 - bits))
-    return (obs + th.rand_like(obs)) / bins - 0.5
+    if obs.dtype == th.uint8:
+        quantised = (obs >> (8 - bits)).float()  # integer shift: floor(obs / 2^(8-bits)) without a float pass
+    else:
+        quantised = th.floor(obs.float() / 2 ** (8 - bits))
+    # (quantised + U[0, 1)) / bins - 0.5, in place on the noise tensor
+    return th.rand_like(quantised).add_(quantised).mul_(1.0 / bins).sub_(0.5)
 
 
 def weight_init(module: nn.Module) -> None:
