@@ -290,12 +290,67 @@ def bench_pixel(args: argparse.Namespace) -> list[Result]:
     return results
 
 
+def bench_grad_methods(args: argparse.Namespace) -> list[Result]:
+    """
+    MTSAC step with gradient surgery (PCGrad, GradNorm, CAGrad on both the critic and the actor) vs plain MTSAC, MT10
+    shapes (3x400, batch 1280, disentangled alpha); then the per-task gradients of the MTSAC critic loss three ways:
+    the per-sample path (one ordinary backward) and the batched backward (``is_grads_batched``) vs a loop of T
+    backward passes (the reference's way).
+    """
+    from mtsb3.common.gradients import per_sample_task_gradients, per_task_gradients
+    from mtsb3.common.task import per_task_mean, task_indices
+
+    common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device, disentangled_alpha=True)
+    plain = make_model(MTSAC, **common)
+    results = []
+    for name, target in (("pcgrad", "<= 2.0"), ("gradnorm", "report"), ("cagrad", "report")):
+        model = make_model(MTSAC, grad_method=name, **common)
+        t_model, t_plain = alternate(step_timer(model, args.steps), step_timer(plain, args.steps), args.rounds)
+        results.append(Result(f"{name} MTSAC vs plain MTSAC, MT10", t_model, t_plain, t_model / t_plain, "time", target))
+
+    assert plain.replay_buffer is not None
+    data = plain.replay_buffer.sample(1280)
+    task_idx = task_indices(data.observations["task_obs"], 10)
+    params = [p for group in plain.critic.optimizer.param_groups for p in group["params"]]
+
+    def task_losses() -> th.Tensor:
+        q = th.cat(plain.critic(data.observations, data.actions), dim=1)
+        return per_task_mean(0.5 * (q - data.rewards).pow(2).sum(dim=1), task_idx, 10)[0]
+
+    def timer(per_task: Callable[[th.Tensor], Any]) -> Callable[[], float]:
+        def run() -> float:
+            if th.cuda.is_available():
+                th.cuda.synchronize()
+            start = time.perf_counter()
+            per_task(task_losses())
+            if th.cuda.is_available():
+                th.cuda.synchronize()
+            return time.perf_counter() - start
+
+        return run
+
+    assert per_sample_task_gradients(task_losses(), params) is not None, "the per-sample path does not apply"
+
+    def loop(losses: th.Tensor) -> list[tuple[th.Tensor, ...]]:
+        return [th.autograd.grad(loss, params, retain_graph=True) for loss in losses]
+
+    for name, per_task in (
+        ("per-sample path (one backward)", lambda losses: per_sample_task_gradients(losses, params)),
+        ("batched backward (is_grads_batched)", lambda losses: per_task_gradients(losses, params)),
+    ):
+        t_fast, t_loop = alternate(timer(per_task), timer(loop), max(3, args.rounds // 3), warmup=1)
+        name = f"per-task critic gradients, {name} vs loop of 10 backward passes, MT10"
+        results.append(Result(name, t_fast, t_loop, t_loop / t_fast, "speed-up", "report"))
+    return results
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "mtsac": bench_mtsac,
     "multi_head": bench_multi_head,
     "care": bench_care,
     "batched_experts": bench_batched_experts,
     "pixel": bench_pixel,
+    "grad_methods": bench_grad_methods,
 }
 
 

@@ -431,7 +431,7 @@ class GradCombiner(nn.Module):
         """
         if task_losses.shape != (self.n_tasks,):
             raise ValueError(f"task_losses must have shape ({self.n_tasks},), got {tuple(task_losses.shape)}")
-        params = list(params)
+        params = [p for p in params if p.requires_grad]  # (a frozen parameter keeps no gradient)
         present = _present_mask(task_losses, task_present)
         if not bool(present.any()):
             raise ValueError("no task is present in the batch")
@@ -722,7 +722,7 @@ class GradNorm(GradCombiner):
     ) -> dict[str, float]:
         if task_losses.shape != (self.n_tasks,):
             raise ValueError(f"task_losses must have shape ({self.n_tasks},), got {tuple(task_losses.shape)}")
-        params = list(params)
+        params = [p for p in params if p.requires_grad]  # (a frozen parameter keeps no gradient)
         present = _present_mask(task_losses, task_present)
         if not bool(present.any()):
             raise ValueError("no task is present in the batch")

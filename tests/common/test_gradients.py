@@ -302,6 +302,13 @@ def test_the_combined_gradient_replaces_existing_grads():
     th.testing.assert_close(theta.grad, th.full((2,), 2.0))
 
 
+def test_frozen_parameters_are_skipped():
+    theta, frozen = th.nn.Parameter(th.zeros(2)), th.nn.Parameter(th.ones(3), requires_grad=False)
+    for method in (PCGrad(2, seed=0), GradNorm(2, shared_layer=None)):
+        method.backward(th.stack([theta.sum(), 3 * theta.sum()]), [frozen, theta])
+        assert frozen.grad is None and theta.grad is not None
+
+
 def test_registry_and_factory():
     assert {"pcgrad", "gradnorm", "cagrad"} <= set(GRAD_METHODS)
     assert make_grad_combiner(None, n_tasks=3) is None
@@ -327,3 +334,56 @@ def test_registry_and_factory():
             register_grad_method("test-sum")(type("Other", (GradCombiner,), {}))
     finally:
         del GRAD_METHODS["test-sum"]
+
+
+# -- with MTSAC ----------------------------------------------------------------------------------------------------------
+def _mtsac(grad_method: str, **kwargs):
+    from mtsb3 import MTSAC, make_mt_vec_env
+
+    kwargs.setdefault("policy_kwargs", dict(net_arch=[64, 64]))
+    return MTSAC(
+        "MultiInputPolicy",
+        make_mt_vec_env("MT-PointGoal-v0", seed=0),
+        grad_method=grad_method,
+        disentangled_alpha=True,
+        seed=0,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("grad_method", ["pcgrad", "gradnorm", "cagrad"])
+def test_mtsac_uses_the_checked_per_sample_path(grad_method):
+    model = _mtsac(grad_method, learning_starts=64, batch_size=64)
+    model.learn(120)
+    # both combiners took the one-backward path, and it matched an ordinary backward on MTSAC's actor and critic
+    for combiner in (model.critic_grad_combiner, model.actor_grad_combiner):
+        assert list(combiner._per_sample_ok.values()) == [True]
+
+
+def test_mtsac_per_sample_gradients_equal_the_batched_ones():
+    from mtsb3.common.task import task_indices
+
+    model = _mtsac("pcgrad", learning_starts=64, batch_size=96)
+    model.learn(100)
+    data = model.replay_buffer.sample(96)
+    task_idx = task_indices(data.observations["task_obs"], 4)
+    params = [p for group in model.critic.optimizer.param_groups for p in group["params"]]
+    q = th.cat(model.critic(data.observations, data.actions), dim=1)
+    task_losses, _ = per_task_mean(0.5 * (q - data.rewards).pow(2).sum(1), task_idx, 4)
+    fast = per_sample_task_gradients(task_losses, params, retain_graph=True)
+    assert fast is not None
+    th.testing.assert_close(fast, per_task_gradients(task_losses, params), rtol=1e-4, atol=1e-6)
+
+
+def test_mtsac_gradnorm_weights_are_checkpointed(tmp_path):
+    from mtsb3 import MTSAC
+
+    model = _mtsac("gradnorm", learning_starts=64, batch_size=64, grad_method_kwargs=dict(alpha=1.5, lr=0.05))
+    model.learn(160)
+    weights = model.critic_grad_combiner.weights[0].detach().clone()
+    assert not th.allclose(weights, th.ones(4)) and float(weights.sum()) == pytest.approx(4.0)
+    model.save(tmp_path / "model")
+    loaded = MTSAC.load(tmp_path / "model", env=model.get_env())
+    th.testing.assert_close(loaded.critic_grad_combiner.weights[0].detach(), weights)
+    th.testing.assert_close(loaded.critic_grad_combiner.initial_losses[0], model.critic_grad_combiner.initial_losses[0])
+    loaded.learn(40)
