@@ -102,7 +102,7 @@ def cluster_mask(
     :return: ``(n_tasks, n_clusters)`` float 0/1 mask
     :raises ValueError: if a task matches no cluster
     """
-    descriptions = {k: v for k, v in (task_descriptions or {}).items()}
+    descriptions = dict(task_descriptions or {})
     keywords = [[_normalise_text(word) for word in words] for words in clusters.values()]
     mask = th.zeros(len(task_names), len(keywords))
     for i, name in enumerate(task_names):
