@@ -384,6 +384,10 @@ class MTSACPolicy(SACPolicy):
     is what SB3 users expect; mtrl's "MT-SAC" without task encoder gives the networks ``env_obs`` only (spec §B4), which
     an extractor over ``env_obs`` reproduces.
 
+    mtrl's third flag, ``should_condition_model_on_task_info``, hands the task to the actor/critic MLP itself; only
+    Soft Modularization uses it, and here that network is a features extractor
+    (``mtsb3.common.soft_modularization.SoftModularizationExtractor``), which reads the task from the observation.
+
     :param multi_head: one output head per task for the actor (mean and log std) and each Q-network
         (mtrl ``should_use_multi_head_policy``)
     :param head_net_arch: hidden sizes of each head; ``[]`` (default) makes each head a linear layer. mtrl's heads
