@@ -78,7 +78,7 @@ def generate_goals(env: Any, seed: int, n_goals: int = N_GOALS) -> np.ndarray:
     :param env: the unwrapped Meta-World env of the task (``SawyerXYZEnv``); it must be reset before it is used
     :param seed: the seed of the task's goals (see :func:`task_goal_seeds`)
     :param n_goals: number of goals
-    :return: ``(n_goals, d)`` goal vectors (``rand_vec``: object and goal positions)
+    :return: ``(n_goals, d)`` goal vectors (``rand_vec``: the initial object position and/or the goal position, by task)
     :raises RuntimeError: if the draws are not all distinct (Meta-World asserts the same)
     """
     state = np.random.get_state()

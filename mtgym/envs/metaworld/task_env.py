@@ -70,7 +70,7 @@ class MetaWorldTaskWrapper(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nd
 
     @property
     def goal(self) -> np.ndarray:
-        """The active goal vector (Meta-World's ``rand_vec``: object and goal positions)."""
+        """The active goal vector (Meta-World's ``rand_vec``: initial object and/or goal position, by task)."""
         return self.goals[self.goal_index]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
