@@ -27,7 +27,8 @@ costs one ``(T, P) x (P, T)`` product, a few ``T x T`` operations, and one ``(T,
 
 **Tasks missing from a batch.** ``task_present[t] = False`` (no sample of task ``t`` in the batch) excludes task ``t``
 from the surgery: its gradient is treated as absent (not as a zero vector that "agrees" with everyone), means are
-taken over the present tasks only, and GradNorm leaves its weight and its initial loss untouched.
+taken over the present tasks only, and GradNorm takes no step on its weight (only the common renormalisation to sum
+to ``T``) and does not record its initial loss.
 
 Add your own method with :func:`register_grad_method`; it is then available by name everywhere
 (``MTSAC(..., grad_method="sum")``, the rl-zoo YAML files):
@@ -755,8 +756,10 @@ class GradNorm(GradCombiner):
             gradnorm_loss = (grad_norms - target).abs()[present].sum()
             # d/dw_t |w_t n_t - target_t| = sign(w_t n_t - target_t) n_t  (the target is a constant, paper eq. 2)
             weights.grad = th.where(present, th.sign(grad_norms - target) * norms, th.zeros_like(norms))
+        before = weights.detach().clone()
         optimizer.step()
         with th.no_grad():
+            weights[~present] = before[~present]  # no step for a missing task (Adam's momentum would still move it)
             weights.clamp_(min=1e-4)
             weights.mul_(self.n_tasks / weights.sum())  # renormalise to sum to T (fix of §B16.6)
         info = {"gradnorm_loss": float(gradnorm_loss)}

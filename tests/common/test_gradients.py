@@ -292,7 +292,12 @@ def test_gradnorm_leaves_a_missing_task_alone():
     for _ in range(5):
         gradnorm.backward(th.stack([(theta - 1).pow(2).sum(), 5 * (theta + 1).pow(2).sum(), th.zeros(())]), [theta], present)
     assert th.isnan(gradnorm.initial_losses[0][2])  # never seen
-    assert gradnorm.weights[0][2] > 0 and th.isfinite(gradnorm.weights[0]).all()
+    weights = gradnorm.weights[0].detach()
+    th.testing.assert_close(weights.sum(), th.tensor(3.0))
+    # task 2 only follows the renormalisation: its weight is 3 / (sum of the weights before renormalising) ...
+    assert weights[2] > 0 and th.isfinite(weights).all()
+    # ... while the two present tasks moved apart (task 1's gradient is 5x larger, so its weight went down)
+    assert weights[1] < weights[2] < weights[0]
 
 
 def test_the_combined_gradient_replaces_existing_grads():
