@@ -1,0 +1,241 @@
+"""
+RL Zoo3 integration: ``scripts/train.py`` for every named method, ``enjoy.py``, Optuna tuning on a journal file,
+``--trial-id 0``, clear errors, and the results tooling. The scripts run in child processes (``tests/_zoo_helpers``).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from mtsb3.zoo import (
+    NET_ARCHS,
+    ZOO_ALGOS,
+    _merge_hyperparams,
+    available_algos,
+    convert_mtsac_params,
+    sample_cagrad_params,
+    sample_gradnorm_params,
+    sample_mtsac_params,
+)
+from tests._zoo_helpers import HYPERPARAMS, SCRIPTS, run_scripts
+
+POINT_GOAL = "MT-PointGoal-v0"
+PIXEL_ENV = "MT-HiPBMDP-Finger-Spin-vary-size-v0"
+PIXEL_ALGOS = {"sacae", "deepmdp", "hipbmdp"}
+GOALS = ["goal_0", "goal_1", "goal_2", "goal_3"]
+ALGOS = available_algos()
+
+
+def _train_argv(algo: str) -> list[str]:
+    common = ["--algo", algo, "--seed", "0", "-f", "logs", "--num-threads", "1"]
+    if algo in PIXEL_ALGOS:  # DMC physics + rendering: a few steps, no evaluation
+        small = str(HYPERPARAMS / "small.yml")
+        return [*common, "--env", PIXEL_ENV, "-conf", small, "-n", "64", "-params", "learning_starts:32"]
+    # 4 sub-envs: 60 vector steps, 30 of them with 2 updates each, one evaluation (1 episode per task) at the end
+    evaluation = ["--eval-freq", "240", "--eval-episodes", "1"]
+    return [*common, "--env", POINT_GOAL, "-n", "240", "-params", "learning_starts:120", *evaluation]
+
+
+def _enjoy_argv(algo: str) -> list[str]:
+    env, steps = (PIXEL_ENV, "8") if algo in PIXEL_ALGOS else (POINT_GOAL, "70")
+    return ["--algo", algo, "--env", env, "-f", "logs", "-n", steps, "--no-render", "--num-threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def zoo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """Train every available method on its small preset, then enjoy each result; one child process."""
+    cwd = tmp_path_factory.mktemp("zoo")
+    calls = [("train.py", _train_argv(algo)) for algo in ALGOS]
+    calls += [("enjoy.py", _enjoy_argv(algo)) for algo in ALGOS]
+    output = run_scripts(calls, cwd, timeout=900).stdout
+    sections = output.split("=== RUN ")[1:]
+    logs = {}
+    for section in sections:
+        kind = "train" if section.split()[0].endswith("train.py") else "enjoy"
+        algo = section.split("--algo ")[1].split()[0]
+        logs[f"{kind}:{algo}"] = section
+    return cwd, logs
+
+
+def test_every_named_method_is_registered() -> None:
+    # the methods of this repository are all importable; a missing one would silently shrink the tests below
+    assert set(ZOO_ALGOS) == {
+        *("mtsac", "mtsac_te", "mtmhsac", "film", "softmod", "care"),
+        *("pcgrad", "gradnorm", "cagrad", "distral", "sacae", "deepmdp", "hipbmdp"),
+    }
+    missing = sorted(set(ZOO_ALGOS) - set(ALGOS))
+    assert not missing, f"not importable: {missing}"
+    for name in ZOO_ALGOS:
+        assert (HYPERPARAMS / f"{name}.yml").is_file()
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_train_writes_a_multi_task_run_folder(zoo_runs: tuple[Path, dict[str, str]], algo: str) -> None:
+    cwd, logs = zoo_runs
+    env_id = PIXEL_ENV if algo in PIXEL_ALGOS else POINT_GOAL
+    run = cwd / "logs" / algo / f"{env_id}_1"
+    assert (run / f"{env_id}.zip").is_file(), logs[f"train:{algo}"][-3000:]
+    info = yaml.safe_load((run / env_id / "run.yml").read_text())
+    assert info["env_id"] == env_id
+    assert info["algo"] == algo
+    cls = ALGOS[algo]
+    assert info["algo_class"] == f"{cls.__module__}.{cls.__qualname__}"
+    assert info["hyperparameters"]["policy"] == "MultiTaskPolicy"
+    monitors = sorted(p.name.split("-")[0] for p in run.glob("task*.monitor.csv"))
+    if algo in PIXEL_ALGOS:
+        # HiP-BMDP trains on its train split, one sub-env per task (spec §B2)
+        assert monitors == ["task3", "task4", "task7", "task8"]
+        assert len(info["task_names"]) == 10
+        assert info["n_envs"] == 4
+        return
+    assert info["task_names"] == GOALS
+    assert monitors == ["task0", "task1", "task2", "task3"]  # one sub-env per task
+    assert info["n_envs"] == 4
+    assert info["n_eval_episodes_per_task"] == 1
+    if ZOO_ALGOS[algo].cls == "mtsb3:MTSAC":
+        recipe = yaml.safe_load((HYPERPARAMS / f"{algo}.yml").read_text())[POINT_GOAL]["recipe"]
+        assert info["recipe"] == recipe
+        assert "features_extractor_class" in info["hyperparameters"]["policy_kwargs"]
+    # MultiTaskEvalCallback: per-task success in evaluations.npz and in progress.csv (TensorBoard gets the same keys)
+    evaluations = np.load(run / "evaluations.npz")
+    assert list(evaluations["task_names"]) == GOALS
+    assert evaluations["timesteps"].tolist() == [240]
+    assert evaluations["success_rate"].shape == (1, 4)
+    with open(run / "progress.csv") as f:
+        header = next(csv.reader(f))
+    assert "eval/success_rate" in header
+    assert all(f"eval/{goal}/success_rate" in header for goal in GOALS)
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_enjoy_loads_the_trained_agent(zoo_runs: tuple[Path, dict[str, str]], algo: str) -> None:
+    _, logs = zoo_runs
+    output = logs[f"enjoy:{algo}"]
+    env_id = PIXEL_ENV if algo in PIXEL_ALGOS else POINT_GOAL
+    assert f"Loading logs/{algo}/{env_id}_1/{env_id}.zip" in output
+    assert "=== DONE" in output, output[-3000:]
+    if algo not in PIXEL_ALGOS:
+        # 70 steps of 30-step episodes on 4 sub-envs (one per task): 2 episodes per task
+        for goal in GOALS:
+            assert f"| {goal} | 2 |" in output, output[-2000:]
+        assert "Mean success rate over tasks:" in output
+
+
+def test_plot_results_and_table(zoo_runs: tuple[Path, dict[str, str]]) -> None:
+    pytest.importorskip("matplotlib", reason="plot_results.py needs matplotlib (the zoo extra)")
+    cwd, _ = zoo_runs
+    out = run_scripts(
+        [("plot_results.py", ["-f", "logs", "--env", POINT_GOAL, "-o", "plots"]), ("results_table.py", ["-f", "logs"])], cwd
+    ).stdout
+    for name in (f"{POINT_GOAL}_success.png", f"{POINT_GOAL}_per_task.png"):
+        png = cwd / "plots" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"| method | seeds | {' | '.join(GOALS)} | mean |" in out
+    for algo in ALGOS:
+        if algo not in PIXEL_ALGOS:
+            assert f"| {algo} | 1 |" in out
+
+
+def _load_script_module(name: str):
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def test_seeds_are_averaged_with_a_confidence_band() -> None:
+    plot_results = _load_script_module("plot_results")
+    results_table = _load_script_module("results_table")
+    runs = [
+        plot_results.Run("mtsac", "E", Path("."), np.array([10.0, 20.0, 30.0]), ["a", "b"], values, "success_rate")
+        for values in (np.array([[0, 0], [0.5, 1], [1, 1]]), np.array([[0, 0], [0.0, 1], [1, 0]]))
+    ]
+    runs[1].timesteps = np.array([10.0, 20.0])  # a shorter seed: aligned on the shared evaluations
+    runs[1].values = runs[1].values[:2]
+    x, mean, half, names = plot_results.aggregate(runs)
+    assert x.tolist() == [10.0, 20.0] and names == ["a", "b"]
+    np.testing.assert_allclose(mean, [[0, 0], [0.25, 1]])
+    # 2 seeds: t(0.975, 1) * std / sqrt(2) = 12.706 * 0.3536 / 1.4142
+    np.testing.assert_allclose(half, [[0, 0], [12.706 * 0.5 / 2, 0]], rtol=1e-4)
+    table = results_table.results_table({("mtsac", "E"): runs})
+    # final evaluations: seed 0 [1, 1], seed 1 [0, 1]
+    assert "| mtsac | 2 | 0.50 ± 0.50 | 1.00 ± 0.00 | 0.75 ± 0.25 |" in table
+
+
+def test_samplers_and_converter() -> None:
+    params = {"one_minus_gamma": 0.01, "batch_size_pow": 8, "learning_rate": 1e-3, "tau": 0.01, "net_arch": "mtrl"}
+    hyperparams = sample_mtsac_params(optuna.trial.FixedTrial(params), 4, 10, {})
+    assert hyperparams == {
+        "gamma": 0.99,
+        "batch_size": 256,
+        "learning_rate": 1e-3,
+        "tau": 0.01,
+        "policy_kwargs": {"net_arch": NET_ARCHS["mtrl"]},
+    }
+    # --trial-id replays go through the converter on the stored raw params
+    assert convert_mtsac_params(params) == hyperparams
+    gradnorm = sample_gradnorm_params(optuna.trial.FixedTrial({**params, "grad__alpha": 1.5}), 4, 10, {})
+    assert gradnorm["grad_method_kwargs"] == {"alpha": 1.5}
+    cagrad = sample_cagrad_params(optuna.trial.FixedTrial({**params, "grad__c": 0.4}), 4, 10, {})
+    assert cagrad["grad_method_kwargs"] == {"c": 0.4}
+    # sampled values are merged into the preset without dropping its recipe (policy_kwargs one level deeper)
+    preset = {"policy_kwargs": {"net_arch": [64], "multi_head": True}, "grad_method_kwargs": {"alpha": 1.0, "lr": 1e-6}}
+    merged = _merge_hyperparams(preset, {**gradnorm, "policy_kwargs": {"net_arch": [400]}})
+    assert merged["policy_kwargs"] == {"net_arch": [400], "multi_head": True}
+    assert merged["grad_method_kwargs"] == {"alpha": 1.5, "lr": 1e-6}
+
+
+def test_optimize_journal_then_retrain_trial_zero(tmp_path: Path) -> None:
+    # 2 trials in the default journal-file storage, then retrain from trial 0 (rl-zoo alone ignores --trial-id 0)
+    tune = ["--algo", "mtsac", "--env", POINT_GOAL, "-f", "logs", "--num-threads", "1", "-n", "160"]
+    tune += ["-params", "learning_starts:140", "--eval-episodes", "1"]
+    replay = ["--storage", f"logs/mtsac/optuna/{POINT_GOAL}.log", "--study-name", f"mtsac-{POINT_GOAL}"]
+    out = run_scripts(
+        [
+            ("train.py", [*tune, "-optimize", "--n-trials", "2", "--sampler", "random", "--pruner", "median", "--seed", "3"]),
+            ("train.py", [*tune, *replay, "--trial-id", "0", "--eval-freq", "-1", "--seed", "0"]),
+        ],
+        tmp_path,
+    ).stdout
+    journal = tmp_path / "logs" / "mtsac" / "optuna" / f"{POINT_GOAL}.log"
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name=f"mtsac-{POINT_GOAL}", storage=storage)
+    trials = study.get_trials()
+    print("\n| trial | state | value | params |\n|---|---|---|---|")
+    for t in trials:
+        print(f"| {t.number} | {t.state.name} | {t.value} | {t.params} |")
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    # the objective is the mean success rate over tasks (PointGoal defines success): a value in [0, 1]
+    assert all(0.0 <= t.value <= 1.0 for t in trials)
+    assert study.user_attrs["task_names"] == GOALS
+    assert "Trial states: COMPLETE=2" in out
+    assert list((tmp_path / "logs" / "mtsac").glob(f"report_{POINT_GOAL}_2-trials-160-random-median_*.csv"))
+    (config_file,) = (tmp_path / "logs" / "mtsac").glob(f"{POINT_GOAL}_*/{POINT_GOAL}/config.yml")  # the retrained run
+    config = yaml.load(config_file.read_text(), yaml.UnsafeLoader)
+    trial0 = convert_mtsac_params(trials[0].params)
+    assert config["learning_rate"] == pytest.approx(trial0["learning_rate"])
+    assert config["batch_size"] == trial0["batch_size"]
+
+
+def test_unknown_algo_or_env_is_a_clear_error(tmp_path: Path) -> None:
+    proc = run_scripts([("train.py", ["--algo", "nope", "--env", POINT_GOAL])], tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "error: unknown algorithm 'nope'. Available algorithms:" in proc.stdout
+    assert "mtsac" in proc.stdout.split("Available algorithms:")[1]
+    proc = run_scripts([("train.py", ["--algo", "mtsac", "--env", "MT-PointGoal-v9"])], tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "error: unknown environment id 'MT-PointGoal-v9'. Did you mean MT-PointGoal-v0" in proc.stdout
+    assert "The mtgym ids are:" in proc.stdout
