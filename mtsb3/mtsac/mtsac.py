@@ -12,7 +12,7 @@ import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.save_util import save_to_pkl
-from stable_baselines3.common.type_aliases import GymEnv
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.common.vec_env import VecEnv
 
@@ -267,6 +267,24 @@ class MTSAC(SAC):
             assert self.log_ent_coef is not None and self.task_names is not None
             for name, alpha in zip(self.task_names, th.exp(self.log_ent_coef.detach()).cpu().tolist(), strict=True):
                 self.logger.record(f"train/ent_coef/{name}", alpha)
+
+    def learn(
+        self: SelfMTSAC,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "MTSAC",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfMTSAC:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
 
     # -- checkpoints ---------------------------------------------------------------------------------------------------
     def _excluded_save_params(self) -> list[str]:
