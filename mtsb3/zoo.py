@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import importlib.util
 import os
 import socket
 import sys
@@ -360,6 +361,7 @@ def make_storage(storage: str, options: ZooOptions | None = None) -> Any:
             raise ValueError(f"Unsupported --storage {storage!r}: expected a *.log journal file, a *.db SQLite file or a URL")
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
         storage = f"sqlite:///{storage}"
+    storage = _postgres_driver(storage)
     callback = _report_stale_trial
     if options.retry_failed_trials > 0:
         callback = optuna.storages.RetryFailedTrialCallback(max_retry=options.retry_failed_trials)
@@ -370,6 +372,18 @@ def make_storage(storage: str, options: ZooOptions | None = None) -> Any:
         grace_period=options.grace_period,
         heartbeat_stale_trial_callback=callback,
     )
+
+
+def _postgres_driver(url: str) -> str:
+    """
+    SQLAlchemy 2.1 maps a plain ``postgresql://`` URL to psycopg 3; with only ``psycopg2`` installed (the ``test``
+    extra's ``psycopg2-binary``), name that driver explicitly.
+    """
+    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is None:
+        raise ImportError("A postgresql:// storage needs a PostgreSQL driver: pip install psycopg2-binary (or psycopg)")
+    return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
 
 
 def _report_stale_trial(study: optuna.Study, trial: Any) -> None:
