@@ -97,3 +97,15 @@ def test_save_load_round_trip(tmp_path):
 def test_bad_transition_model():
     with pytest.raises(ValueError, match=r"transition_model must be one of \('deterministic', 'probabilistic'\)"):
         make_model(transition_model="ensemble")
+
+
+def test_with_mtsac_task_encoder():
+    # MTSAC's task encoder, concatenated to the features: the latent includes it and the model losses train it
+    model = make_model(use_task_encoder=True, task_encoder_kwargs=dict(output_dim=4, embedding_dim=4, net_arch=[8]))
+    policy = model.policy
+    assert policy.latent_dim == 16 + 4 and policy.transition_model.fc_mu.out_features == 20
+    encoder_params = {id(p) for group in policy.encoder_optimizer.param_groups for p in group["params"]}
+    assert {id(p) for p in policy.task_encoder.parameters()} <= encoder_params
+    before = parameters_by_name(policy)
+    model.train(gradient_steps=1, batch_size=16)
+    assert [name for name, moved in changed(before, policy).items() if not moved] == []
