@@ -101,7 +101,8 @@ class HiPBMDP(DeepMDP):
         """
         :return: the policy's ``train_tasks`` (the tasks the training sub-envs run, e.g. the ``"train"`` split when
             the env was built with ``make_mt_vec_env(..., tasks=...)``) and ``task_strategies`` (each task's strategy
-            from the env's ``task_splits``); an entry is left out when the env cannot tell
+            from the env's ``task_splits``; a task the env trains on keeps the ``"train"`` strategy unless it is in the
+            train split); ``train_tasks`` is left out when the env cannot tell
         :raises ValueError: if a task is in two splits with different strategies
         """
         assert self.env is not None
@@ -129,6 +130,9 @@ class HiPBMDP(DeepMDP):
                     )
                 owner[int(task)] = name
                 strategies[int(task)] = self.theta_strategies[name]
+        for task in kwargs.get("train_tasks", []):
+            if owner.get(task, "base") != "base":  # a task trained on (outside the train split) acts as trained
+                strategies[task] = self.theta_strategy("train")
         kwargs["task_strategies"] = strategies
         return kwargs
 

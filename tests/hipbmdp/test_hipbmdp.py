@@ -126,6 +126,10 @@ def test_strategy_per_eval_split():
     custom = make_model(theta_strategies={"interpolation": "zero", "hard": "mean"})
     assert custom.theta_strategy("interpolation") == "zero" and custom.theta_strategy("hard") == "mean"
     assert custom.policy.theta.task_strategies == [e, e, m, e, e, "zero", "zero", e, e, m]
+    # trained on every task: each task acts with its own θ
+    everything = HiPBMDP("MultiInputPolicy", random_venv(tasks=range(10)), policy_kwargs={**SMALL_POLICY, **SMALL_THETA})
+    assert everything.policy.theta.task_strategies == [e] * 10
+    assert everything.policy.theta.train_tasks.tolist() == list(range(10))
 
 
 def test_save_load_round_trip(tmp_path):
