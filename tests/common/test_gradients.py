@@ -392,3 +392,17 @@ def test_mtsac_gradnorm_weights_are_checkpointed(tmp_path):
     th.testing.assert_close(loaded.critic_grad_combiner.weights[0].detach(), weights)
     th.testing.assert_close(loaded.critic_grad_combiner.initial_losses[0], model.critic_grad_combiner.initial_losses[0])
     loaded.learn(40)
+
+
+@pytest.mark.parametrize("grad_method", ["pcgrad", "gradnorm", "cagrad"])
+def test_mtsac_with_gradient_surgery_learns_point_goal(grad_method):
+    # random ≈ -30, optimal ≈ -5.5; after 4000 transitions seeds 0 and 1 reach -16.3 to -17.1 with every method (plain
+    # MTSAC: -17.1, -16.3), and about -21 after 3000
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from mtsb3 import make_mt_vec_env
+
+    model = _mtsac(grad_method, learning_starts=500, batch_size=128, learning_rate=1e-3, gamma=0.9)
+    model.learn(4000)
+    mean_return, _ = evaluate_policy(model, make_mt_vec_env("MT-PointGoal-v0", seed=100), n_eval_episodes=20)
+    assert mean_return > -20.0, mean_return
