@@ -34,13 +34,16 @@ def task_indices(task_obs: th.Tensor, n_tasks: int) -> th.Tensor:
     The task index of each sample, as a ``long`` tensor of shape ``(batch,)``.
 
     Accepts both forms the task shows up in: the raw index stored by SB3 replay buffers (shape ``(batch,)`` or
-    ``(batch, 1)``) and the one-hot made by SB3's ``preprocess_obs`` (shape ``(batch, n_tasks)``).
+    ``(batch, 1)``) and the one-hot made by SB3's ``preprocess_obs`` (shape ``(batch, n_tasks)``, or
+    ``(batch, 1, n_tasks)`` for a preprocessed replay sample).
 
     :param task_obs: the task part of a batch of observations
     :param n_tasks: number of tasks
     """
-    if task_obs.ndim == 2 and task_obs.shape[1] == n_tasks and n_tasks > 1:
-        return task_obs.argmax(dim=1)
+    if n_tasks == 1:  # a one-hot of Discrete(1) is [1.0], indistinguishable from the raw index 1
+        return th.zeros(task_obs.shape[0], dtype=th.long, device=task_obs.device)
+    if task_obs.ndim >= 2 and task_obs.shape[-1] == n_tasks:
+        return task_obs.argmax(dim=-1).reshape(-1)
     return task_obs.reshape(-1).long()
 
 
