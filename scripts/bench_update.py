@@ -357,8 +357,8 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
 def main(argv: list[str] | None = None) -> list[Result]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sections", nargs="+", choices=list(SECTIONS), default=list(SECTIONS), help="comparisons to run")
-    parser.add_argument("--rounds", type=int, default=15, help="A/B rounds (medians over these)")
-    parser.add_argument("--steps", type=int, default=3, help="gradient steps per timed call")
+    parser.add_argument("--rounds", type=int, default=11, help="A/B rounds (medians over these)")
+    parser.add_argument("--steps", type=int, default=2, help="gradient steps per timed call")
     parser.add_argument("--buffer", type=int, default=20_000, help="synthetic transitions in each replay buffer")
     parser.add_argument("--pixel-buffer", type=int, default=512, help="synthetic pixel transitions per replay buffer")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
