@@ -13,7 +13,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from mtsb3 import MTSAC, TaskBalancedReplayBuffer, make_mt_vec_env
-from tests.mtsac.conftest import BoxTaskEnv
+from tests.mtsac._envs import BoxTaskEnv
 
 ENV_ID = "MT-PointGoal-v0"
 TASKS = ["goal_0", "goal_1", "goal_2", "goal_3"]
