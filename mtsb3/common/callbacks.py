@@ -34,7 +34,8 @@ def evaluate_per_task(
     Run exactly ``n_eval_episodes`` episodes of every task of ``env`` and report them per task.
 
     Each sub-env keeps its task during the evaluation (``make_mt_vec_env`` gives one sub-env per task); the task of a
-    sub-env is read from ``obs["task_obs"]`` after the reset. When several sub-envs run the same task, its episodes
+    sub-env is read from ``obs["task_obs"]`` after the reset. Without a task index (a ``Box`` task_obs), every sub-env
+    is reported as its own task ``task_<i>``. When several sub-envs run the same task, its episodes
     are split between them, so every task gets exactly ``n_eval_episodes`` episodes whatever their lengths.
     Success means ``info["success"]`` (or ``info["is_success"]``) was positive at *any* step of the episode (mtrl's
     protocol, spec §B13).
@@ -56,7 +57,12 @@ def evaluate_per_task(
             task_names = None
     n_envs = env.num_envs
     obs = env.reset()
-    env_tasks = np.asarray(obs[TASK_KEY]).reshape(n_envs).astype(int) if isinstance(obs, dict) else np.arange(n_envs)
+    task_obs = np.asarray(obs[TASK_KEY]) if isinstance(obs, dict) and TASK_KEY in obs else None
+    if task_obs is not None and task_obs.size == n_envs and np.issubdtype(task_obs.dtype, np.integer):
+        env_tasks = task_obs.reshape(n_envs).astype(int)
+    else:  # no task index (e.g. a continuous task descriptor): each sub-env is reported as its own task
+        env_tasks = np.arange(n_envs)
+        task_names = None
     names = [task_names[t] if task_names is not None else f"task_{t}" for t in env_tasks]
     # split each task's episodes between its sub-envs
     targets = np.zeros(n_envs, dtype=int)

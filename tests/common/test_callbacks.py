@@ -150,3 +150,23 @@ def test_best_model_is_chosen_by_success_not_reward(monkeypatch, tmp_path):
     _constant_policy(model, -1.0, monkeypatch)
     callback.evaluate()
     assert new_best.count == 3 and callback.best_score == callback.last_mean_reward
+
+
+def test_continuous_task_descriptor_reports_each_sub_env():
+    from tests.mtsac._envs import BoxTaskEnv
+
+    class Timed(BoxTaskEnv):
+        def reset(self, *, seed=None, options=None):
+            self._t = 0
+            return super().reset(seed=seed, options=options)
+
+        def step(self, action):
+            self._t += 1
+            obs, _, _, _, info = super().step(action)
+            return obs, 1.0, False, self._t >= 3, info
+
+    env = DummyVecEnv([Timed, Timed])
+    model = MTSAC("MultiInputPolicy", env, policy_kwargs=dict(net_arch=[4]))
+    results = evaluate_per_task(model, env, n_eval_episodes=2)
+    assert list(results) == ["task_0", "task_1"]
+    assert all(r["mean_reward"] == 3.0 and r["n_episodes"] == 2.0 and np.isnan(r["success_rate"]) for r in results.values())
