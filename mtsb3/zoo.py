@@ -514,12 +514,8 @@ def _manager_class() -> type:  # noqa: C901  (one class body; rl_zoo3 may only b
     from stable_baselines3.common.utils import configure_logger
     from stable_baselines3.common.vec_env import VecFrameStack, VecTransposeImage, is_vecenv_wrapped
 
+    from mtsb3.common.callbacks import MultiTaskEvalCallback
     from mtsb3.common.env_util import make_mt_vec_env
-
-    try:
-        from mtsb3.common.callbacks import MultiTaskEvalCallback
-    except ImportError:  # the per-task callback is optional: plain EvalCallback otherwise
-        MultiTaskEvalCallback = None
 
     class _TruthyIndex(int):
         # rl-zoo loads a stored trial only `if self.trial_id:` (exp_manager.py:359), which skips trial 0
@@ -567,22 +563,23 @@ def _manager_class() -> type:  # noqa: C901  (one class body; rl_zoo3 may only b
 
         def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple:
             hyperparams = dict(hyperparams)
-            self.recipe = hyperparams.pop("recipe", None)
-            recipe_kwargs = hyperparams.pop("recipe_kwargs", None)
+            zoo_keys = {key: hyperparams.pop(key) for key in ZOO_ONLY_KEYS if key in hyperparams}
+            self.recipe = zoo_keys.get("recipe")
             for key, attr in (("eval_episodes", "n_eval_episodes"), ("eval_freq", "eval_freq")):
-                value = hyperparams.pop(key, None)
-                if value is not None and key not in self.options.cli_keys:
-                    setattr(self, attr, int(value))
+                if key in zoo_keys and key not in self.options.cli_keys:
+                    setattr(self, attr, int(zoo_keys[key]))
             n_envs_given = "n_envs" in hyperparams
             hyperparams, env_wrapper, callbacks, vec_env_wrapper = super()._preprocess_hyperparams(hyperparams)
             if self._eval_env_kwargs_args is None:
                 # rl-zoo keeps the eval env on the CLI kwargs when env_kwargs come from the YAML; use the same env
                 self.eval_env_kwargs = self.env_kwargs
             if self.recipe is not None:
-                hyperparams = apply_recipe(self.recipe, recipe_kwargs, hyperparams)
+                hyperparams = apply_recipe(self.recipe, zoo_keys.get("recipe_kwargs"), hyperparams)
             if self.is_multi_task and self.task_names is not None and not n_envs_given:
                 # one sub-env per (training) task, spec §B2
                 self.n_envs = len(self.env_info.train_tasks or self.task_names)
+                if self.verbose > 0:
+                    print(f"Multi-task env: using {self.n_envs} environments, one per task")
             return hyperparams, env_wrapper, callbacks, vec_env_wrapper
 
         # -- environments ------------------------------------------------------------------------------------------
@@ -616,21 +613,11 @@ def _manager_class() -> type:  # noqa: C901  (one class body; rl_zoo3 may only b
             return env
 
         def _eval_callback(self, eval_env: VecEnv, eval_freq: int, log_path: str | None, **kwargs: Any) -> EvalCallback:
-            n_episodes = self.n_eval_episodes
-            if self.is_multi_task and MultiTaskEvalCallback is not None:
-                return MultiTaskEvalCallback(
-                    eval_env,
-                    n_eval_episodes=n_episodes,
-                    eval_freq=eval_freq,
-                    log_path=log_path,
-                    deterministic=self.deterministic_eval,
-                    **kwargs,
-                )
-            if self.is_multi_task:  # plain EvalCallback: episodes per sub-env, so K per task
-                n_episodes *= eval_env.num_envs
-            return EvalCallback(
+            # multi-task: exactly n_eval_episodes deterministic episodes per task, per-task logging
+            callback_cls = MultiTaskEvalCallback if self.is_multi_task else EvalCallback
+            return callback_cls(
                 eval_env,
-                n_eval_episodes=n_episodes,
+                n_eval_episodes=self.n_eval_episodes,
                 eval_freq=eval_freq,
                 log_path=log_path,
                 deterministic=self.deterministic_eval,
