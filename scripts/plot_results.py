@@ -115,6 +115,13 @@ def _band(ax, x: np.ndarray, mean: np.ndarray, half: np.ndarray, label: str) -> 
         ax.fill_between(x, mean - half, mean + half, color=line.get_color(), alpha=0.2)
 
 
+def _format_axes(axes, metric: str, formatter) -> None:
+    for ax in axes:
+        ax.xaxis.set_major_formatter(formatter)  # 20k, 1M: readable under small panels
+        if metric == "success_rate":
+            ax.set_ylim(-0.05, 1.05)
+
+
 def plot(groups: dict[tuple[str, str], list[Run]], out_dir: str | Path) -> list[Path]:
     """
     Write, per env, ``<env>_success.png`` (mean over tasks, one curve per algorithm) and ``<env>_per_task.png``
@@ -127,6 +134,7 @@ def plot(groups: dict[tuple[str, str], list[Run]], out_dir: str | Path) -> list[
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import EngFormatter
     except ImportError as e:
         raise ImportError("plot_results.py needs matplotlib: pip install mtgym[zoo]") from e
 
@@ -144,6 +152,7 @@ def plot(groups: dict[tuple[str, str], list[Run]], out_dir: str | Path) -> list[
             label = f"{algo} ({len(runs)} seed{'s' * (len(runs) > 1)})"
             _band(ax, x, np.nanmean(mean, axis=1), np.nanmean(half, axis=1), label)
         ax.set(title=f"{env_id}: mean over tasks", xlabel="timesteps", ylabel=ylabel)
+        _format_axes([ax], metric, EngFormatter())
         ax.legend()
         fig.tight_layout()
         path = out_dir / f"{env_id}_success.png"
@@ -163,6 +172,7 @@ def plot(groups: dict[tuple[str, str], list[Run]], out_dir: str | Path) -> list[
                 ax.set_title(name, fontsize=9)
         for ax in axes.flat[len(task_names) :]:
             ax.set_visible(False)
+        _format_axes(axes.flat, metric, EngFormatter())
         axes[0][0].legend(fontsize=7)
         fig.supxlabel("timesteps")
         fig.supylabel(ylabel)
