@@ -18,9 +18,12 @@ import yaml
 from mtsb3.zoo import (
     NET_ARCHS,
     ZOO_ALGOS,
+    EnvInfo,
     _merge_hyperparams,
     available_algos,
     convert_mtsac_params,
+    env_info,
+    evaluation_score,
     sample_cagrad_params,
     sample_gradnorm_params,
     sample_mtsac_params,
@@ -198,6 +201,27 @@ def test_samplers_and_converter() -> None:
     assert merged["grad_method_kwargs"] == {"alpha": 1.5, "lr": 1e-6}
 
 
+def test_objective_is_success_where_defined_else_reward() -> None:
+    from types import SimpleNamespace
+
+    # MultiTaskEvalCallback: its score is the mean success over the tasks that define success
+    assert evaluation_score(SimpleNamespace(last_results={"a": {}}, last_score=0.25, last_mean_reward=-3.0)) == 0.25
+    # plain EvalCallback on an env with is_success, then without
+    assert evaluation_score(SimpleNamespace(_is_success_buffer=[1.0, 0.0, 0.0, 1.0], last_mean_reward=-3.0)) == 0.5
+    assert evaluation_score(SimpleNamespace(_is_success_buffer=[], last_mean_reward=-3.0)) == -3.0
+
+
+def test_env_info_tasks_and_splits() -> None:
+    info = env_info(POINT_GOAL)
+    assert info.is_multi_task and info.task_names == GOALS
+    assert info.train_tasks is None and info.eval_tasks is None  # all tasks, one sub-env each
+    assert not env_info("Pendulum-v1").is_multi_task
+    splits = {"train": [3, 4, 7, 8], "interpolation": [5, 6], "extrapolation": [2, 9]}
+    hipbmdp = EnvInfo(True, [f"t{i}" for i in range(10)], splits, [])
+    assert hipbmdp.train_tasks == [3, 4, 7, 8]
+    assert hipbmdp.eval_tasks == [3, 4, 7, 8, 5, 6, 2, 9]
+
+
 def test_optimize_journal_then_retrain_trial_zero(tmp_path: Path) -> None:
     # 2 trials in the default journal-file storage, then retrain from trial 0 (rl-zoo alone ignores --trial-id 0)
     tune = ["--algo", "mtsac", "--env", POINT_GOAL, "-f", "logs", "--num-threads", "1", "-n", "160"]
@@ -239,3 +263,18 @@ def test_unknown_algo_or_env_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "error: unknown environment id 'MT-PointGoal-v9'. Did you mean MT-PointGoal-v0" in proc.stdout
     assert "The mtgym ids are:" in proc.stdout
+
+
+@pytest.mark.expensive
+def test_point_goal_preset_learns(tmp_path: Path) -> None:
+    # the small MT-SAC preset of hyperparams/mtsac.yml solves the 4 goals in 6000 timesteps (seeds 0, 1, 2)
+    seeds = (0, 1, 2)
+    calls = [
+        ("train.py", ["--algo", "mtsac", "--env", POINT_GOAL, "--seed", str(s), "-f", "logs", "--num-threads", "1"])
+        for s in seeds
+    ]
+    run_scripts(calls, tmp_path, timeout=1800)
+    for run in range(1, len(seeds) + 1):
+        evaluations = np.load(tmp_path / "logs" / "mtsac" / f"{POINT_GOAL}_{run}" / "evaluations.npz")
+        assert evaluations["timesteps"][-1] == 6000
+        assert evaluations["success_rate"][-1].mean() >= 0.75, evaluations["success_rate"]
