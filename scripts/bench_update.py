@@ -344,6 +344,20 @@ def bench_grad_methods(args: argparse.Namespace) -> list[Result]:
     return results
 
 
+def bench_distral(args: argparse.Namespace) -> list[Result]:
+    """
+    Distral step (10 task SAC policies + critics as one batched network, plus the distilled policy) vs plain MTSAC,
+    MT10 shapes (3x400, batch 1280).
+    """
+    from mtsb3 import Distral
+
+    common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device)
+    distral = make_model(Distral, **common)
+    plain = make_model(MTSAC, disentangled_alpha=True, **common)
+    t_distral, t_plain = alternate(step_timer(distral, args.steps), step_timer(plain, args.steps), args.rounds)
+    return [Result("Distral vs plain MTSAC, MT10", t_distral, t_plain, t_distral / t_plain, "time", "report")]
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "mtsac": bench_mtsac,
     "multi_head": bench_multi_head,
@@ -351,6 +365,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "batched_experts": bench_batched_experts,
     "pixel": bench_pixel,
     "grad_methods": bench_grad_methods,
+    "distral": bench_distral,
 }
 
 

@@ -197,17 +197,23 @@ class Distral(SAC):
             critic_losses.append(critic_loss.detach())
 
             # the soft-optimal regularised policy is ∝ π0^alpha exp(beta Q): reparametrised SAC loss with the log π0 term
-            min_qf_pi = self.critic(env_obs, actions_pi, grouping).min(dim=1).values
-            log_prob_0 = self._distilled_log_prob(env_obs, actions_pi, gaussian_pi)
+            # the critic and π0 are constants of the actor loss: freeze the critic so that its weight gradients are not
+            # computed, and take π0's parameters detached (one π0 forward serves this loss and the distillation)
+            self.critic.requires_grad_(False)
+            try:
+                min_qf_pi = self.critic(env_obs, actions_pi, grouping).min(dim=1).values
+            finally:
+                self.critic.requires_grad_(True)
+            mean_0, log_std_0, _ = self.distilled.get_action_dist_params(env_obs)
+            dist_0 = self.distilled.action_dist.proba_distribution(mean_0.detach(), log_std_0.detach())
+            log_prob_0 = dist_0.log_prob(actions_pi, gaussian_pi)
             actor_loss = (temperature * log_prob - kl_coef * log_prob_0 - min_qf_pi).mean()
             self.actor.optimizer.zero_grad()
             actor_loss.backward()
             self.actor.optimizer.step()
             actor_losses.append(actor_loss.detach())
 
-            # distillation: π0 towards every task policy on that task's states (the critic and π0 gradients left by the
-            # actor loss are cleared by the zero_grad of their own steps)
-            mean_0, log_std_0, _ = self.distilled.get_action_dist_params(env_obs)
+            # distillation: π0 towards every task policy on that task's states
             distill_loss = gaussian_kl(mean_i.detach(), log_std_i.detach(), mean_0, log_std_0).mean()
             self.distilled.optimizer.zero_grad()
             distill_loss.backward()

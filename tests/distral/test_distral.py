@@ -84,6 +84,22 @@ def test_the_kl_term_of_the_objective_matches_the_gaussian_closed_form():
     th.testing.assert_close(estimate, closed_form, rtol=0.1, atol=0.03)
 
 
+def test_log_pi0_is_evaluated_at_the_task_policy_action():
+    # the soft target and the actor loss use log π0(a|s) at the task policy's own sample a (fix of §B16.7), computed
+    # from its pre-tanh value; it equals π0's log-density of the squashed action a itself
+    model = _model()
+    obs = _obs(16)
+    env_obs, grouping = model.policy.split_obs(obs)
+    with th.no_grad():
+        actions, gaussian, _, _, _ = model.actor.sample(env_obs, grouping)
+        log_pi0 = model._distilled_log_prob(env_obs, actions, gaussian)
+        mean_0, log_std_0, _ = model.distilled.get_action_dist_params(env_obs)
+    base = th.distributions.Normal(mean_0.double(), log_std_0.exp().double())
+    squashed = th.distributions.TransformedDistribution(base, [th.distributions.TanhTransform()])
+    expected = squashed.log_prob(actions.double().clamp(-1 + 1e-6, 1 - 1e-6)).sum(-1)
+    th.testing.assert_close(log_pi0.double(), expected, rtol=1e-3, atol=1e-3)
+
+
 def test_each_task_policy_trains_on_its_own_task_data_only():
     # only task 1 is ever run, so only task 1's slices of the stacked networks may change (fix of §B16.7)
     env = make_mt_vec_env(ENV_ID, n_envs=2, seed=0, tasks=[1])
