@@ -63,7 +63,7 @@ def test_tiny_run_on_finger_pixels(tmp_path):
     assert model.policy.theta.train_tasks.tolist() == train_tasks
     for name in LOSSES:
         values = np.array(history.history[name])
-        assert len(values) >= 50 and np.isfinite(values).all(), name
+        assert len(values) >= 40 and np.isfinite(values).all(), name
         third = len(values) // 3
         assert values[-third:].mean() < 0.5 * values[:third].mean(), (name, values[:third].mean(), values[-third:].mean())
 
