@@ -253,6 +253,7 @@ def bench_pixel(args: argparse.Namespace) -> list[Result]:
     SAC-AE, DeepMDP and HiP-BMDP steps vs the MTSAC pixel step, batch 128 on 9x84x84 frames (synthetic replay data
     from the 4 training tasks). All use mtrl's HiP-BMDP sizes (4 convs x 32 filters, 50 features, 2x1024 MLPs); the
     baseline is MTSAC with the same tied pixel encoder and no representation loss (mtrl's pixel ``sac`` agent).
+    A step takes seconds on one CPU thread: ``--sections pixel --rounds 5 --steps 1`` is enough there.
     """
     from stable_baselines3.common.vec_env import DummyVecEnv
 
