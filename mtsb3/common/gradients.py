@@ -8,16 +8,16 @@ leaves the combined gradient in every ``p.grad``; the algorithm then calls ``opt
 
 Per-task gradients never take a loop of ``T`` backward passes. Two exact ways are built in:
 
-* :func:`per_sample_task_gradients` (the default when it applies): **one ordinary backward pass** of
-  ``sum_t L_t`` that records, at every linear layer holding the parameters (``nn.Linear``,
-  :class:`~mtsb3.common.experts.BatchedLinear`), the layer input ``x_b`` and output gradient ``delta_b`` of each
-  sample. As each sample's loss depends on that sample only, ``delta_b`` is the gradient of the loss of the sample's own
-  task, so task ``t``'s weight gradient is ``sum_{b in t} x_b^T delta_b``: one batched matmul over the samples split by
-  task, the same cost as the weight gradient of a plain backward. It reads the task index from the graph of
+* :func:`per_sample_task_gradients` (the default when it applies): **one ordinary backward pass** of ``sum_t L_t``
+  that records, at every layer holding the parameters (``nn.Linear``, :class:`~mtsb3.common.experts.BatchedLinear`,
+  per-task heads, ``nn.Embedding``), the layer input ``x_b`` and output gradient ``delta_b`` of each sample. As each
+  sample's loss depends on that sample only, ``delta_b`` is the gradient of the loss of the sample's own task, so task
+  ``t``'s weight gradient is ``sum_{b in t} x_b^T delta_b``: one batched matmul over the samples split by task, the
+  same cost as the weight gradient of a plain backward. It reads the task index from the graph of
   :func:`~mtsb3.common.task.per_task_mean` and the layer inputs from autograd's saved tensors. It applies when every
-  parameter is used only as the weight or bias of such layers applied to the batch rows; the first call for a
-  parameter list also checks it against an ordinary backward of ``sum_t v_t L_t`` (it fails e.g. with batch
-  normalisation, which mixes samples) and falls back for good if they differ.
+  parameter is used only in such layers; the first call for a parameter list also checks it against an ordinary
+  backward of ``sum_t v_t L_t`` (it fails e.g. with batch normalisation, which mixes samples) and falls back for good
+  if they differ.
 * :func:`per_task_gradients`: one batched backward pass (``torch.autograd.grad`` with ``is_grads_batched=True`` over the
   rows of the identity), fully general, but each of the ``T`` backward rows costs a full backward pass.
 
@@ -138,13 +138,19 @@ def per_task_gradients(task_losses: th.Tensor, params: Sequence[th.Tensor], reta
 
 # -- per-sample fast path -----------------------------------------------------------------------------------------------
 class _LinearUse(NamedTuple):
-    """One use of a linear layer in the graph: ``out = x @ W (+ bias)``, with ``x`` rows the batch samples."""
+    """One use of a linear layer in the graph: ``out = x @ W (+ bias)``."""
 
     node: Any
-    batched: bool  # BaddbmmBackward0 (x (E, B, in), W (E, in, out)) or AddmmBackward0 (x (B, in), W.T (in, out))
+    # "rows": AddmmBackward0, x (B, in) whose rows are the batch samples, W.T (in, out) (nn.Linear);
+    # "expert_rows": BaddbmmBackward0, x (E, B, in), W (E, in, out) (BatchedLinear on the whole batch);
+    # "task_blocks": BaddbmmBackward0, x (E, m, in) with E a multiple of T and block e holding only samples of task
+    #     e % T, zero padded (per-task heads, e.g. MTSAC's multi-head); checked like the rest on first use;
+    # "embedding": EmbeddingBackward0, indices (B, ...) with rows the batch samples, W (num, dim)
+    kind: str
     weight: th.Tensor
     bias: th.Tensor | None
-    inputs: th.Tensor  # x, read before the backward pass frees it
+    inputs: th.Tensor  # x (the indices of an embedding), read before the backward pass frees it
+    padding_idx: int = -1  # an embedding's row that gets no gradient (-1: none)
 
 
 def _graph_edges(root: Any) -> dict[Any, list[Any]]:
@@ -174,43 +180,85 @@ def _task_index_of(task_losses: th.Tensor) -> th.Tensor | None:
     return None
 
 
-def _linear_uses(parents: dict[Any, list[Any]], params: list[th.Tensor], batch_size: int) -> list[_LinearUse] | None:
+class _Unsupported(Exception):
+    """A parameter is used in a way the per-sample path cannot split by task."""
+
+
+def _parameter_of(fn: Any, wanted: set[int]) -> th.Tensor | None:
+    """The parameter accumulated by graph node ``fn`` if it is one of ``wanted``."""
+    variable = getattr(fn, "variable", None)
+    return variable if variable is not None and id(variable) in wanted else None
+
+
+def _embedding_use(node: Any, wanted: set[int], batch_size: int, covered: set[tuple[int, int]]) -> _LinearUse | None:
+    weight_fn = node.next_functions[0][0]
+    weight = _parameter_of(weight_fn, wanted)
+    if weight is None:
+        return None
+    indices = node._saved_indices
+    if indices.shape[0] != batch_size or bool(node._saved_scale_grad_by_freq):
+        raise _Unsupported
+    covered.add((id(weight_fn), id(node)))
+    return _LinearUse(node, "embedding", weight, None, indices, int(node._saved_padding_idx))
+
+
+def _matmul_use(
+    node: Any, parents: dict[Any, list[Any]], wanted: set[int], batch_size: int, n_tasks: int, covered: set[tuple[int, int]]
+) -> _LinearUse | None:
+    rows = type(node).__name__ == "AddmmBackward0"  # nn.Linear; else BaddbmmBackward0 (BatchedLinear)
+    bias_fn, _, weight_fn = (fn for fn, _ in node.next_functions)
+    weight_parent = node
+    if rows:  # addmm(bias, x, W.t())
+        if weight_fn is None or type(weight_fn).__name__ != "TBackward0" or len(parents[weight_fn]) != 1:
+            return None
+        weight_parent, weight_fn = weight_fn, weight_fn.next_functions[0][0]
+    weight = _parameter_of(weight_fn, wanted)
+    if weight is None:
+        return None
+    x = node._saved_mat1 if rows else node._saved_batch1
+    kind = "rows" if rows else "expert_rows"
+    if not rows and x.shape[1] != batch_size and x.shape[0] % n_tasks == 0:
+        kind = "task_blocks"
+    if float(node._saved_alpha) != 1.0 or float(node._saved_beta) != 1.0:
+        raise _Unsupported
+    if kind != "task_blocks" and x.shape[-2] != batch_size:
+        raise _Unsupported
+    bias = None
+    if bias_fn is not None:
+        bias = _parameter_of(bias_fn, wanted)
+        expected = (weight.shape[0],) if rows else (weight.shape[0], 1, weight.shape[2])
+        if bias is None or bias.shape != expected:
+            raise _Unsupported
+        covered.add((id(bias_fn), id(node)))
+    covered.add((id(weight_fn), id(weight_parent)))
+    return _LinearUse(node, kind, weight, bias, x)
+
+
+def _linear_uses(
+    parents: dict[Any, list[Any]], params: list[th.Tensor], batch_size: int, n_tasks: int
+) -> list[_LinearUse] | None:
     """
-    Every use of ``params`` in the graph as the weight or bias of a linear layer applied to the batch rows, or ``None``
-    if some parameter is used in any other way (then only the batched backward is exact).
+    Every use of ``params`` in the graph as the weight or bias of a layer that the per-sample path can split by task,
+    or ``None`` if some parameter is used in any other way (then only the batched backward is exact).
     """
     wanted = {id(p) for p in params}
     covered: set[tuple[int, int]] = set()  # (id of AccumulateGrad node, id of its parent) edges explained by a layer
     uses = []
-    for node in parents:
-        name = type(node).__name__
-        if name not in ("AddmmBackward0", "BaddbmmBackward0"):
-            continue
-        bias_fn, _, weight_fn = (fn for fn, _ in node.next_functions)
-        weight_parent = node
-        if name == "AddmmBackward0":
-            if weight_fn is None or type(weight_fn).__name__ != "TBackward0" or len(parents[weight_fn]) != 1:
-                continue
-            weight_parent, weight_fn = weight_fn, weight_fn.next_functions[0][0]
-        if weight_fn is None or not hasattr(weight_fn, "variable") or id(weight_fn.variable) not in wanted:
-            continue
-        x = node._saved_mat1 if name == "AddmmBackward0" else node._saved_batch1
-        if float(node._saved_alpha) != 1.0 or float(node._saved_beta) != 1.0 or x.shape[-2] != batch_size:
-            return None
-        bias = None
-        if bias_fn is not None:
-            if not hasattr(bias_fn, "variable") or id(bias_fn.variable) not in wanted:
-                return None
-            bias, weight = bias_fn.variable, weight_fn.variable
-            expected = (weight.shape[0],) if name == "AddmmBackward0" else (weight.shape[0], 1, weight.shape[2])
-            if bias.shape != expected:
-                return None
-            covered.add((id(bias_fn), id(node)))
-        covered.add((id(weight_fn), id(weight_parent)))
-        uses.append(_LinearUse(node, name == "BaddbmmBackward0", weight_fn.variable, bias, x))
+    try:
+        for node in parents:
+            name = type(node).__name__
+            use = None
+            if name == "EmbeddingBackward0":  # a task encoder's table (mtrl's task embedding)
+                use = _embedding_use(node, wanted, batch_size, covered)
+            elif name in ("AddmmBackward0", "BaddbmmBackward0"):
+                use = _matmul_use(node, parents, wanted, batch_size, n_tasks, covered)
+            if use is not None:
+                uses.append(use)
+    except _Unsupported:
+        return None
     # every edge into a wanted parameter must be one of these layer slots
     for node, node_parents in parents.items():
-        if hasattr(node, "variable") and id(node.variable) in wanted:
+        if _parameter_of(node, wanted) is not None:
             if any((id(node), id(parent)) not in covered for parent in node_parents):
                 return None
     return uses
@@ -261,7 +309,26 @@ def _layer_task_gradients(
     use: _LinearUse, delta: th.Tensor, grouping: TaskGrouping, n_tasks: int
 ) -> tuple[th.Tensor, th.Tensor | None]:
     """Per-task gradients ``(T, *weight.shape)`` and ``(T, *bias.shape)`` of one layer use: ``sum_{b in t} x_b^T delta_b``."""
-    if not use.batched:  # x (B, in), delta (B, out), weight (out, in)
+    if use.kind == "embedding":  # row idx_b of the table gets delta_b, in the table of the sample's task
+        n_per_sample = use.inputs[0].numel()
+        indices = use.inputs.reshape(-1)
+        rows = delta.reshape(indices.shape[0], -1)
+        if use.padding_idx >= 0:
+            rows = rows * (indices != use.padding_idx).unsqueeze(1).to(rows.dtype)
+        weight = use.weight.new_zeros(n_tasks, *use.weight.shape)
+        weight.index_put_((grouping.task.repeat_interleave(n_per_sample), indices), rows, accumulate=True)
+        return weight, None
+    if use.kind == "task_blocks":  # block e only holds samples of task e % T: its gradient belongs to that task
+        n_blocks = use.inputs.shape[0]
+        weight = use.weight.new_zeros(n_tasks, *use.weight.shape)
+        owner, blocks = th.arange(n_blocks, device=weight.device) % n_tasks, th.arange(n_blocks, device=weight.device)
+        weight[owner, blocks] = th.bmm(use.inputs.transpose(1, 2), delta)
+        if use.bias is None:
+            return weight, None
+        bias = use.weight.new_zeros(n_tasks, *use.bias.shape)
+        bias[owner, blocks] = delta.sum(dim=1, keepdim=True)
+        return weight, bias
+    if use.kind == "rows":  # x (B, in), delta (B, out), weight (out, in)
         x = to_task_blocks(use.inputs, grouping, n_tasks)
         d = to_task_blocks(delta, grouping, n_tasks)
         weight = th.bmm(d.transpose(1, 2), x)
@@ -284,8 +351,10 @@ def per_sample_task_gradients(
 
     ``task_losses`` must come from :func:`~mtsb3.common.task.per_task_mean` of per-sample losses, and every parameter
     must be used only as the weight or bias of linear layers (``nn.Linear``, ``BatchedLinear``) applied to the batch
-    rows. The result is exact when no layer mixes samples (no batch normalisation), which this function cannot see:
-    :class:`GradCombiner` checks it once per parameter list.
+    rows, as an ``nn.Embedding`` table looked up once per sample (a task encoder), or in per-task heads: a
+    ``BatchedLinear`` on a ``(k T, m, in)`` block whose block ``e`` holds samples of task ``e % T`` only (MTSAC's
+    ``multi_head``). The result is exact when no layer mixes samples (no batch normalisation) and the blocks are really
+    per task, which this function cannot see: :class:`GradCombiner` checks it once per parameter list.
 
     :param task_losses: ``(T,)`` per-task losses from ``per_task_mean``
     :param params: parameters
@@ -297,7 +366,7 @@ def per_sample_task_gradients(
     if task_idx is None:
         return None
     parents = _graph_edges(task_losses.grad_fn)
-    uses = _linear_uses(parents, params, task_idx.shape[0])
+    uses = _linear_uses(parents, params, task_idx.shape[0], task_losses.shape[0])
     if not uses:
         return None
     n_tasks = task_losses.shape[0]

@@ -96,6 +96,29 @@ def test_per_sample_path_equals_a_loop_on_linear_networks():
     th.testing.assert_close(per_task_gradients(task_losses, params), expected, rtol=1e-4, atol=1e-6)
 
 
+def test_per_sample_path_equals_a_loop_with_embeddings_and_per_task_heads():
+    # a task embedding (padding row 0 gets no gradient) and per-task heads run on padded (T, m, in) task blocks
+    from mtsb3.common.experts import BatchedLinear
+    from mtsb3.common.gradients import from_task_blocks, group_by_task, to_task_blocks
+
+    th.manual_seed(1)
+    n_tasks, batch = 4, 37
+    embedding = th.nn.Embedding(n_tasks + 1, 3, padding_idx=0)
+    trunk, heads = th.nn.Linear(5 + 3, 8), BatchedLinear(2 * n_tasks, 8, 1)  # two groups of per-task heads
+    params = [*embedding.parameters(), *trunk.parameters(), *heads.parameters()]
+    x, task_idx = th.randn(batch, 5), _unbalanced_tasks(batch, n_tasks)
+    lookup = th.where(task_idx == 1, th.zeros_like(task_idx), task_idx + 1)  # task 1 reads the padding row
+    hidden = th.relu(trunk(th.cat([x, embedding(lookup)], dim=1)))
+    grouping = group_by_task(task_idx, n_tasks)
+    blocks = to_task_blocks(hidden, grouping, n_tasks).repeat(2, 1, 1)  # (2 T, m, 8)
+    q = from_task_blocks(heads(blocks).view(2, n_tasks, grouping.n_slots).permute(1, 2, 0), grouping)  # (batch, 2)
+    task_losses, _ = per_task_mean(q.pow(2).sum(1), task_idx, n_tasks)
+    expected = _loop(task_losses, params)
+    fast = per_sample_task_gradients(task_losses, params, retain_graph=True)
+    assert fast is not None
+    th.testing.assert_close(fast, expected, rtol=1e-4, atol=1e-6)
+
+
 def test_per_sample_path_declines_other_uses_of_a_parameter():
     th.manual_seed(0)
     layer, scale = th.nn.Linear(3, 2), th.nn.Parameter(th.ones(2))
@@ -356,9 +379,17 @@ def _mtsac(grad_method: str, **kwargs):
     )
 
 
-@pytest.mark.parametrize("grad_method", ["pcgrad", "gradnorm", "cagrad"])
-def test_mtsac_uses_the_checked_per_sample_path(grad_method):
-    model = _mtsac(grad_method, learning_starts=64, batch_size=64)
+@pytest.mark.parametrize(
+    ("grad_method", "policy_kwargs"),
+    [
+        ("pcgrad", dict(net_arch=[32, 32])),
+        ("gradnorm", dict(net_arch=[32, 32])),
+        ("cagrad", dict(net_arch=[32, 32])),
+        ("pcgrad", dict(net_arch=[32, 32], multi_head=True, use_task_encoder=True)),
+    ],
+)
+def test_mtsac_uses_the_checked_per_sample_path(grad_method, policy_kwargs):
+    model = _mtsac(grad_method, learning_starts=64, batch_size=64, policy_kwargs=policy_kwargs)
     model.learn(120)
     # both combiners took the one-backward path, and it matched an ordinary backward on MTSAC's actor and critic
     for combiner in (model.critic_grad_combiner, model.actor_grad_combiner):
