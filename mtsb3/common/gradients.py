@@ -412,14 +412,6 @@ def assign_flat_grad(params: Sequence[th.Tensor], flat_grad: th.Tensor) -> None:
     assert offset == flat_grad.numel(), "flat gradient size does not match the parameters"
 
 
-def _present_mask(task_losses: th.Tensor, task_present: th.Tensor | None) -> th.Tensor:
-    if task_present is None:
-        return th.ones(task_losses.shape[0], dtype=th.bool, device=task_losses.device)
-    if task_present.shape != task_losses.shape:
-        raise ValueError(f"task_present has shape {tuple(task_present.shape)}, expected {tuple(task_losses.shape)}")
-    return task_present.to(dtype=th.bool, device=task_losses.device)
-
-
 class GradCombiner(nn.Module):
     """
     Base class of gradient combiners.
@@ -446,6 +438,28 @@ class GradCombiner(nn.Module):
         self.per_sample = per_sample
         # per parameter list: True (the per-sample path is exact there), False (it is not, or does not apply)
         self._per_sample_ok: dict[tuple[int, ...], bool] = {}
+
+    def _check_inputs(
+        self, task_losses: th.Tensor, params: Sequence[th.Tensor], task_present: th.Tensor | None
+    ) -> tuple[list[th.Tensor], th.Tensor]:
+        """
+        Validate the arguments of :meth:`backward`.
+
+        :return: the parameters that require a gradient and the ``(T,)`` bool mask of the tasks present
+        :raises ValueError: on a wrong ``task_losses`` or ``task_present`` shape, or when no task is present
+        """
+        if task_losses.shape != (self.n_tasks,):
+            raise ValueError(f"task_losses must have shape ({self.n_tasks},), got {tuple(task_losses.shape)}")
+        params = [p for p in params if p.requires_grad]  # (a frozen parameter keeps no gradient)
+        if task_present is None:
+            present = th.ones(task_losses.shape[0], dtype=th.bool, device=task_losses.device)
+        elif task_present.shape != task_losses.shape:
+            raise ValueError(f"task_present has shape {tuple(task_present.shape)}, expected {tuple(task_losses.shape)}")
+        else:
+            present = task_present.to(dtype=th.bool, device=task_losses.device)
+        if not bool(present.any()):
+            raise ValueError("no task is present in the batch")
+        return params, present
 
     def task_gradients(self, task_losses: th.Tensor, params: list[th.Tensor], retain_graph: bool = False) -> th.Tensor:
         """
@@ -499,12 +513,7 @@ class GradCombiner(nn.Module):
         :param task_present: ``(T,)`` bool, which tasks have samples in the batch; ``None``: all
         :return: scalars to log
         """
-        if task_losses.shape != (self.n_tasks,):
-            raise ValueError(f"task_losses must have shape ({self.n_tasks},), got {tuple(task_losses.shape)}")
-        params = [p for p in params if p.requires_grad]  # (a frozen parameter keeps no gradient)
-        present = _present_mask(task_losses, task_present)
-        if not bool(present.any()):
-            raise ValueError("no task is present in the batch")
+        params, present = self._check_inputs(task_losses, params, task_present)
         grads = self.task_gradients(task_losses, params)
         # A missing task's loss is a constant 0, so its row is exactly zero; masking keeps that true for any caller.
         grads = grads * present.unsqueeze(1).to(grads.dtype)
@@ -790,12 +799,7 @@ class GradNorm(GradCombiner):
     def backward(
         self, task_losses: th.Tensor, params: Sequence[th.Tensor], task_present: th.Tensor | None = None
     ) -> dict[str, float]:
-        if task_losses.shape != (self.n_tasks,):
-            raise ValueError(f"task_losses must have shape ({self.n_tasks},), got {tuple(task_losses.shape)}")
-        params = [p for p in params if p.requires_grad]  # (a frozen parameter keeps no gradient)
-        present = _present_mask(task_losses, task_present)
-        if not bool(present.any()):
-            raise ValueError("no task is present in the batch")
+        params, present = self._check_inputs(task_losses, params, task_present)
         group = self._group(params, task_losses.device)
         weights, initial, optimizer = self.weights[group], self.initial_losses[group], self.optimizers[group]
 
