@@ -61,6 +61,8 @@ import numpy as np
 import torch as th
 from torch import nn
 
+from mtsb3.common.task import TaskGrouping, group_by_task, to_task_blocks
+
 _EPS = 1e-8
 
 GRAD_METHODS: dict[str, type[GradCombiner]] = {}
@@ -262,47 +264,6 @@ def _linear_uses(
             if any((id(node), id(parent)) not in covered for parent in node_parents):
                 return None
     return uses
-
-
-class TaskGrouping(NamedTuple):
-    """Where each sample of a batch sits once the batch is split by task into a padded ``(T, slots, ...)`` block."""
-
-    task: th.Tensor
-    """``(batch,)`` task of each sample"""
-    slot: th.Tensor
-    """``(batch,)`` position of each sample within its task's rows"""
-    n_slots: int
-    """rows per task (the largest task count in the batch)"""
-
-
-def group_by_task(task_idx: th.Tensor, n_tasks: int) -> TaskGrouping:
-    """
-    Route every sample to its own task: sample ``b`` goes to row ``slot[b]`` of block ``task_idx[b]``.
-
-    A per-task computation on the ``(T, slots, ...)`` blocks costs one computation on the batch when the tasks are
-    balanced (the task-balanced buffer), instead of ``T`` computations on every sample.
-
-    :param task_idx: ``(batch,)`` long task indices
-    :param n_tasks: number of tasks
-    """
-    counts = th.bincount(task_idx, minlength=n_tasks)
-    order = th.argsort(task_idx, stable=True)
-    starts = th.cumsum(counts, 0) - counts
-    slot = th.empty_like(task_idx)
-    slot[order] = th.arange(task_idx.shape[0], device=task_idx.device) - starts[task_idx[order]]
-    return TaskGrouping(task_idx, slot, int(counts.max()))
-
-
-def to_task_blocks(x: th.Tensor, grouping: TaskGrouping, n_tasks: int) -> th.Tensor:
-    """``(batch, ...)`` -> ``(T, slots, ...)``, zero padded."""
-    out = x.new_zeros(n_tasks, grouping.n_slots, *x.shape[1:])
-    out[grouping.task, grouping.slot] = x
-    return out
-
-
-def from_task_blocks(y: th.Tensor, grouping: TaskGrouping) -> th.Tensor:
-    """``(T, slots, ...)`` -> ``(batch, ...)`` in the original sample order (inverse of :func:`to_task_blocks`)."""
-    return y[grouping.task, grouping.slot]
 
 
 def _layer_task_gradients(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch as th
 from gymnasium import spaces
 
@@ -65,3 +67,57 @@ def per_task_mean(values: th.Tensor, task_idx: th.Tensor, n_tasks: int) -> tuple
     sums = values.new_zeros(n_tasks).index_add(0, task_idx, values)
     counts = th.bincount(task_idx, minlength=n_tasks).to(values.dtype)
     return sums / counts.clamp(min=1), counts > 0
+
+
+class TaskGrouping(NamedTuple):
+    """Where each sample of a batch sits once the batch is split by task into a padded ``(T, slots, ...)`` block."""
+
+    task: th.Tensor
+    """``(batch,)`` task of each sample"""
+    slot: th.Tensor
+    """``(batch,)`` position of each sample within its task's rows"""
+    n_slots: int
+    """rows per task (the largest task count in the batch)"""
+
+
+def group_by_task(task_idx: th.Tensor, n_tasks: int) -> TaskGrouping:
+    """
+    Route every sample to its own task: sample ``b`` goes to row ``slot[b]`` of block ``task_idx[b]``.
+
+    A per-task computation on the ``(T, slots, ...)`` blocks costs one computation on the batch when the tasks are
+    balanced (the task-balanced buffer), instead of ``T`` computations on every sample.
+
+    :param task_idx: ``(batch,)`` long task indices
+    :param n_tasks: number of tasks
+    """
+    counts = th.bincount(task_idx, minlength=n_tasks)
+    order = th.argsort(task_idx, stable=True)
+    starts = th.cumsum(counts, 0) - counts
+    slot = th.empty_like(task_idx)
+    slot[order] = th.arange(task_idx.shape[0], device=task_idx.device) - starts[task_idx[order]]
+    return TaskGrouping(task_idx, slot, int(counts.max()))
+
+
+def to_task_blocks(x: th.Tensor, grouping: TaskGrouping, n_tasks: int, dim: int = 0) -> th.Tensor:
+    """
+    ``(batch, ...)`` -> ``(T, slots, ...)``, zero padded.
+
+    :param x: the batch; its batch axis is ``dim`` (the axes before it, e.g. a group of networks, are kept)
+    :param grouping: the routing of the samples, from :func:`group_by_task`
+    :param n_tasks: number of tasks ``T``
+    :param dim: the batch axis of ``x``, replaced by the ``(T, slots)`` axes
+    """
+    out = x.new_zeros(*x.shape[:dim], n_tasks, grouping.n_slots, *x.shape[dim + 1 :])
+    out[(slice(None),) * dim + (grouping.task, grouping.slot)] = x
+    return out
+
+
+def from_task_blocks(y: th.Tensor, grouping: TaskGrouping, dim: int = 0) -> th.Tensor:
+    """
+    ``(T, slots, ...)`` -> ``(batch, ...)`` in the original sample order (inverse of :func:`to_task_blocks`).
+
+    :param y: the blocks, with the ``(T, slots)`` axes at ``dim`` and ``dim + 1``
+    :param grouping: the routing of the samples, from :func:`group_by_task`
+    :param dim: the first block axis of ``y``, replaced by the batch axis
+    """
+    return y[(slice(None),) * dim + (grouping.task, grouping.slot)]

@@ -15,8 +15,16 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor
 from torch import nn
 
 from mtsb3.common.experts import BatchedLinear, BatchedMLP
-from mtsb3.common.gradients import TaskGrouping, from_task_blocks, group_by_task, to_task_blocks
-from mtsb3.common.task import ENV_KEY, TASK_KEY, n_tasks_of, task_indices
+from mtsb3.common.task import (
+    ENV_KEY,
+    TASK_KEY,
+    TaskGrouping,
+    from_task_blocks,
+    group_by_task,
+    n_tasks_of,
+    task_indices,
+    to_task_blocks,
+)
 
 
 def _split_net_arch(net_arch: list[int] | dict[str, list[int]] | None) -> tuple[list[int], list[int]]:
@@ -32,7 +40,7 @@ class TaskActors(nn.Module):
     ``T`` squashed-Gaussian SAC actors (SB3's ``Actor`` architecture) with stacked weights.
 
     Sample ``b`` is acted on by the actor of its task ``task_idx[b]`` only, in one batched pass over the batch split by
-    task (:func:`~mtsb3.common.gradients.group_by_task`).
+    task (:func:`~mtsb3.common.task.group_by_task`).
 
     :param n_tasks: number of tasks
     :param obs_dim: size of the flattened ``env_obs``

@@ -31,29 +31,26 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACP
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import TASK_KEY, n_tasks_of, task_indices, task_one_hot
+from mtsb3.common.task import (
+    TASK_KEY,
+    from_task_blocks,
+    group_by_task,
+    n_tasks_of,
+    task_indices,
+    task_one_hot,
+    to_task_blocks,
+)
 from mtsb3.common.task_encoder import TaskEncoder
-
-
-def _task_ranks(task_idx: th.Tensor, n_tasks: int) -> tuple[th.Tensor, int]:
-    """
-    :return: the rank of each sample among the samples of its task (in batch order) and the largest task count
-    """
-    counts = th.bincount(task_idx, minlength=n_tasks)
-    order = th.argsort(task_idx, stable=True)
-    starts = th.cumsum(counts, 0) - counts
-    ranks = th.empty_like(task_idx)
-    ranks[order] = th.arange(task_idx.shape[0], device=task_idx.device) - starts[task_idx[order]]
-    return ranks, int(counts.max())
 
 
 class TaskHeads(nn.Module):
     """
     One small MLP per task (and per group, e.g. per Q-network), each sample going through its own task's head.
 
-    The samples are scattered into a padded ``(groups·tasks, max_count, in)`` block and run through a
-    :class:`~mtsb3.common.experts.BatchedMLP` as one batched matmul per layer: the cost is about one head on the whole
-    batch (exactly that with a task-balanced batch), never ``n_tasks`` times it, and there is no loop over tasks.
+    The samples are scattered into a padded ``(groups·tasks, slots, in)`` block
+    (:func:`~mtsb3.common.task.to_task_blocks`) and run through a :class:`~mtsb3.common.experts.BatchedMLP` as one
+    batched matmul per layer: the cost is about one head on the whole batch (exactly that with a task-balanced
+    batch), never ``n_tasks`` times it, and there is no loop over tasks.
     mtrl instead runs every head on every sample and masks (spec §B4), which costs ``n_tasks`` times more.
 
     :param n_tasks: number of tasks
@@ -86,11 +83,10 @@ class TaskHeads(nn.Module):
         grouped = x.ndim == 3
         if not grouped:
             x = x.unsqueeze(0)
-        ranks, max_count = _task_ranks(task_idx, self.n_tasks)
-        padded = x.new_zeros(self.n_groups, self.n_tasks, max_count, x.shape[-1])
-        padded[:, task_idx, ranks] = x
-        out = self.mlp(padded.reshape(self.n_groups * self.n_tasks, max_count, -1))
-        out = out.reshape(self.n_groups, self.n_tasks, max_count, -1)[:, task_idx, ranks]
+        grouping = group_by_task(task_idx, self.n_tasks)
+        blocks = to_task_blocks(x, grouping, self.n_tasks, dim=1)  # (n_groups, T, slots, in)
+        out = self.mlp(blocks.reshape(self.n_groups * self.n_tasks, grouping.n_slots, -1))
+        out = from_task_blocks(out.reshape(self.n_groups, self.n_tasks, grouping.n_slots, -1), grouping, dim=1)
         return out if grouped else out.squeeze(0)
 
 

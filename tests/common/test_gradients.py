@@ -99,7 +99,7 @@ def test_per_sample_path_equals_a_loop_on_linear_networks():
 def test_per_sample_path_equals_a_loop_with_embeddings_and_per_task_heads():
     # a task embedding (padding row 0 gets no gradient) and per-task heads run on padded (T, m, in) task blocks
     from mtsb3.common.experts import BatchedLinear
-    from mtsb3.common.gradients import from_task_blocks, group_by_task, to_task_blocks
+    from mtsb3.common.task import from_task_blocks, group_by_task, to_task_blocks
 
     th.manual_seed(1)
     n_tasks, batch = 4, 37
