@@ -123,6 +123,16 @@ class TaskConditioning(nn.Module):
         self.condition_features_extractor_on_task = condition_features_extractor_on_task and task_encoder is not None
         self.detach_task_encoding = detach_task_encoding
 
+    def get_constructor_parameters(self) -> dict[str, Any]:
+        """:return: the task-encoder arguments of the actor/critic that built this conditioning, as stored here."""
+        return dict(
+            task_encoder=self.task_encoder,
+            concat_task_encoding=self.concat_task_encoding,
+            concat_task_one_hot=self.concat_task_one_hot,
+            condition_features_extractor_on_task=self.condition_features_extractor_on_task,
+            detach_task_encoding=self.detach_task_encoding,
+        )
+
     def extra_dim(self) -> int:
         """:return: how many inputs the conditioning adds to the features."""
         dim = self.task_encoder.output_dim if self.concat_task_encoding and self.task_encoder is not None else 0
@@ -238,16 +248,10 @@ class MTActor(Actor):
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(
-            dict(
-                n_tasks=self.n_tasks,
-                multi_head=self.multi_head,
-                head_net_arch=self.head_net_arch,
-                task_encoder=self.conditioning.task_encoder,
-                concat_task_encoding=self.conditioning.concat_task_encoding,
-                concat_task_one_hot=self.conditioning.concat_task_one_hot,
-                condition_features_extractor_on_task=self.conditioning.condition_features_extractor_on_task,
-                detach_task_encoding=self.conditioning.detach_task_encoding,
-            )
+            n_tasks=self.n_tasks,
+            multi_head=self.multi_head,
+            head_net_arch=self.head_net_arch,
+            **self.conditioning.get_constructor_parameters(),
         )
         return data
 
@@ -344,11 +348,7 @@ class MTCritic(BaseModel):
                 n_tasks=self.n_tasks,
                 multi_head=self.multi_head,
                 head_net_arch=self.head_net_arch,
-                task_encoder=self.conditioning.task_encoder,
-                concat_task_encoding=self.conditioning.concat_task_encoding,
-                concat_task_one_hot=self.conditioning.concat_task_one_hot,
-                condition_features_extractor_on_task=self.conditioning.condition_features_extractor_on_task,
-                detach_task_encoding=self.conditioning.detach_task_encoding,
+                **self.conditioning.get_constructor_parameters(),
             )
         )
         return data
