@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
 
@@ -44,6 +46,37 @@ def _task_encoder(task_encoder_kwargs: dict[str, Any] | None) -> tuple[dict[str,
     """The policy's task encoder settings (mtrl: embedding 50, MLP [50, 50], output 50) and its output size."""
     kwargs = dict(task_encoder_kwargs or {})
     return kwargs, int(kwargs.get("output_dim", 50))
+
+
+def _task_conditioned_extractor(
+    net_arch: list[int] | dict[str, list[int]],
+    task_encoder_kwargs: dict[str, Any] | None,
+    concat_task_encoding: bool,
+    features_extractor_class: type[BaseFeaturesExtractor],
+    features_extractor_kwargs: dict[str, Any],
+    extra_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """
+    ``policy_kwargs`` of a recipe whose features extractor is conditioned on the policy's task encoder
+    (``condition_features_extractor_on_task=True``; the extractor gets ``task_encoding_dim``).
+
+    :param net_arch: actor and critic hidden sizes
+    :param task_encoder_kwargs: kwargs of :class:`~mtsb3.common.task_encoder.TaskEncoder`
+    :param concat_task_encoding: also concatenate the task encoding to the features before the MLPs
+    :param features_extractor_class: the extractor
+    :param features_extractor_kwargs: the recipe's extractor kwargs, without ``task_encoding_dim``
+    :param extra_kwargs: the user's extra extractor kwargs (a key that the recipe sets is an error)
+    """
+    encoder_kwargs, encoding_dim = _task_encoder(task_encoder_kwargs)
+    return dict(
+        net_arch=net_arch,
+        use_task_encoder=True,
+        task_encoder_kwargs=encoder_kwargs,
+        condition_features_extractor_on_task=True,
+        concat_task_encoding=concat_task_encoding,
+        features_extractor_class=features_extractor_class,
+        features_extractor_kwargs=dict(**features_extractor_kwargs, task_encoding_dim=encoding_dim, **(extra_kwargs or {})),
+    )
 
 
 def mt_sac(task_conditioning: Literal["none", "one_hot"] = "none", net_arch: Sequence[int] = MTRL_NET_ARCH) -> dict[str, Any]:
@@ -112,21 +145,13 @@ def sac_film(
     :param film_kwargs: extra kwargs of :class:`~mtsb3.common.torch_layers.FiLMEncoder`
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
-    encoder_kwargs, encoding_dim = _task_encoder(task_encoder_kwargs)
-    return dict(
-        net_arch=list(net_arch),
-        use_task_encoder=True,
-        task_encoder_kwargs=encoder_kwargs,
-        condition_features_extractor_on_task=True,
+    return _task_conditioned_extractor(
+        list(net_arch),
+        task_encoder_kwargs,
         concat_task_encoding=True,
         features_extractor_class=FiLMEncoder,
-        features_extractor_kwargs=dict(
-            features_dim=50,
-            net_arch=[50, 50],
-            concat_task_encoding=False,
-            task_encoding_dim=encoding_dim,
-            **(film_kwargs or {}),
-        ),
+        features_extractor_kwargs=dict(features_dim=50, net_arch=[50, 50], concat_task_encoding=False),
+        extra_kwargs=film_kwargs,
     )
 
 
@@ -150,12 +175,9 @@ def care(
     :param moe_kwargs: extra kwargs of :class:`~mtsb3.common.torch_layers.MixtureOfEncoders`
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
-    encoder_kwargs, encoding_dim = _task_encoder(task_encoder_kwargs)
-    return dict(
-        net_arch=list(net_arch),
-        use_task_encoder=True,
-        task_encoder_kwargs=encoder_kwargs,
-        condition_features_extractor_on_task=True,
+    return _task_conditioned_extractor(
+        list(net_arch),
+        task_encoder_kwargs,
         concat_task_encoding=True,
         features_extractor_class=MixtureOfEncoders,
         features_extractor_kwargs=dict(
@@ -165,9 +187,8 @@ def care(
             features_dim=50,
             net_arch=[50],
             concat_task_encoding=False,
-            task_encoding_dim=encoding_dim,
-            **(moe_kwargs or {}),
         ),
+        extra_kwargs=moe_kwargs,
     )
 
 
@@ -195,12 +216,9 @@ def soft_modularization(
     :param qf_net_arch: hidden sizes of the Q head over ``concat(features, action)``
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
-    encoder_kwargs, encoding_dim = _task_encoder(task_encoder_kwargs)
-    return dict(
-        net_arch=dict(pi=[], qf=list(qf_net_arch)),
-        use_task_encoder=True,
-        task_encoder_kwargs=encoder_kwargs,
-        condition_features_extractor_on_task=True,
+    return _task_conditioned_extractor(
+        dict(pi=[], qf=list(qf_net_arch)),
+        task_encoder_kwargs,
         concat_task_encoding=False,
         features_extractor_class=SoftModularizationExtractor,
         features_extractor_kwargs=dict(
@@ -209,7 +227,6 @@ def soft_modularization(
             module_hidden=module_hidden,
             embedding_dim=50,
             embedding_net_arch=[50, 50],
-            task_encoding_dim=encoding_dim,
         ),
     )
 
