@@ -27,7 +27,9 @@ def check_task_index(task_state: Any, n_tasks: int) -> int:
     if isinstance(task_state, np.ndarray) and task_state.shape == ():
         task_state = task_state.item()
     if isinstance(task_state, bool) or not isinstance(task_state, (int, np.integer)) or not 0 <= task_state < n_tasks:
-        raise ValueError(f"Invalid task state {task_state!r}: expected an integer task index in [0, {n_tasks - 1}] ({n_tasks} tasks)")
+        raise ValueError(
+            f"Invalid task state {task_state!r}: expected an integer task index in [0, {n_tasks - 1}] ({n_tasks} tasks)"
+        )
     return int(task_state)
 
 

@@ -21,9 +21,7 @@ def count_tasks(env_id: str, env_kwargs: dict[str, Any] | None = None) -> int | 
         env.close()
 
 
-def _make_task_env(
-    env_id: str, env_kwargs: dict[str, Any], wrappers: Sequence[Callable[[gym.Env], gym.Env]] = ()
-) -> gym.Env:
+def _make_task_env(env_id: str, env_kwargs: dict[str, Any], wrappers: Sequence[Callable[[gym.Env], gym.Env]] = ()) -> gym.Env:
     env = gym.make(env_id, **env_kwargs)
     for wrapper in wrappers:
         env = wrapper(env)

@@ -18,13 +18,13 @@ def main() -> None:
     for env_id in args.ids or sorted(k for k in gym.registry if k.startswith("MT-")):
         start = time.perf_counter()
         env = gym.make(env_id)
-        obs, _ = env.reset(seed=0)
+        env.reset(seed=0)
         total = 0.0
         for _ in range(args.steps):
-            obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
             total += float(reward)
             if terminated or truncated:
-                obs, _ = env.reset()
+                env.reset()
         n_tasks = getattr(env.unwrapped, "n_tasks", "continuous")
         print(f"{env_id:48s} tasks={n_tasks!s:10s} return={total:9.3f} {time.perf_counter() - start:5.1f}s")
         print(f"    obs={env.observation_space}  action={env.action_space}")

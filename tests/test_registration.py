@@ -63,7 +63,7 @@ def test_same_seed_same_trajectory(env_id):
     a, ra = _trajectory(env_id, 11)
     b, rb = _trajectory(env_id, 11)
     assert ra == rb
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x["env_obs"], y["env_obs"])
         np.testing.assert_array_equal(x["task_obs"], y["task_obs"])
 

@@ -62,10 +62,11 @@ def test_make_mt_vec_env_round_robin_and_split():
 
 
 def test_make_mt_vec_env_wrapper_and_monitor(tmp_path):
-    from gymnasium.wrappers import TimeAwareObservation  # noqa: F401  (any wrapper works; use a trivial one)
-
     venv = make_mt_vec_env(
-        "MT-PointGoal-v0", monitor_dir=str(tmp_path), wrapper_class=gym.wrappers.ClipReward, wrapper_kwargs={"min_reward": -0.5}
+        "MT-PointGoal-v0",
+        monitor_dir=str(tmp_path),
+        wrapper_class=gym.wrappers.ClipReward,
+        wrapper_kwargs={"min_reward": -0.5},
     )
     venv.reset()
     _, rewards, _, _ = venv.step(np.zeros((4, 2), dtype=np.float32))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch as th
@@ -74,7 +75,7 @@ class BatchedMLP(nn.Module):
         super().__init__()
         sizes = [in_features, *net_arch] + ([out_features] if out_features is not None else [])
         layers: list[nn.Module] = []
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(BatchedLinear(n_experts, n_in, n_out))
             if i < len(sizes) - 2 or out_features is None:
                 layers.append(activation_fn())

@@ -12,7 +12,7 @@ def rollout(env, seed, n=50, task=None):
     env.action_space.seed(seed)
     out = [obs["env_obs"]]
     for _ in range(n):
-        obs, r, term, trunc, _ = env.step(env.action_space.sample())
+        obs, _, term, trunc, _ = env.step(env.action_space.sample())
         out.append(obs["env_obs"])
         if term or trunc:
             obs, _ = env.reset()

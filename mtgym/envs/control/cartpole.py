@@ -46,7 +46,8 @@ class MTCartPole(PhysicsTaskEnv):
 
     def __init__(self, task_state: Any = None):
         high = np.array(
-            [self.x_threshold * 2, np.finfo(np.float32).max, self.theta_threshold * 2, np.finfo(np.float32).max], dtype=np.float32
+            [self.x_threshold * 2, np.finfo(np.float32).max, self.theta_threshold * 2, np.finfo(np.float32).max],
+            dtype=np.float32,
         )
         super().__init__(spaces.Discrete(2), spaces.Box(-high, high, dtype=np.float32), 5, task_state)
         self.state = np.zeros(4)

@@ -25,9 +25,7 @@ class PhysicsTaskEnv(MTEnv[int]):
     :param task_state: an initial μ (``None``: sampled at the first reset)
     """
 
-    def __init__(
-        self, action_space: spaces.Space, env_observation_space: spaces.Box, task_dim: int, task_state: Any = None
-    ):
+    def __init__(self, action_space: spaces.Space, env_observation_space: spaces.Box, task_dim: int, task_state: Any = None):
         super().__init__(action_space, env_observation_space, spaces.Box(-1.0, 1.0, (task_dim,), dtype=np.float32))
         self.task_dim = task_dim
         self._mu: np.ndarray | None = None
