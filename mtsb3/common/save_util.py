@@ -7,13 +7,17 @@ import os
 import pathlib
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.save_util import save_to_pkl
+from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv
+
+SelfCheckpointed = TypeVar("SelfCheckpointed", bound="MultiTaskCheckpointMixin")
 
 
 @contextmanager
@@ -90,3 +94,113 @@ def describe_tasks(env: VecEnv | None) -> tuple[str | None, list[str] | None]:
     except AttributeError:
         pass
     return env_id, task_names
+
+
+class MultiTaskCheckpointMixin:
+    """
+    Checkpoints for multi-task off-policy algorithms (put it before the SB3 class: ``class MTSAC(MultiTaskCheckpointMixin,
+    SAC)``).
+
+    * ``save`` and ``save_replay_buffer`` write atomically (temporary file + ``os.replace``), so a crash mid-save never
+      leaves a truncated checkpoint, and ``save`` stores the global RNG states.
+    * The env id and the task names, in task-index order, are saved with the model (``env_id``, ``task_names``,
+      set by :meth:`_record_tasks` at construction); ``load`` and ``set_env`` refuse an env whose tasks differ or come
+      in another order, since per-task heads and parameters are indexed by task.
+    * ``load(..., resume=True)`` restores the RNG states, so ``load_replay_buffer`` + ``learn(...,
+      reset_num_timesteps=False)`` on the same live env continue the run exactly.
+    """
+
+    env_id: str | None
+    task_names: list[str] | None
+    _rng_state: dict[str, Any] | None
+
+    def _record_tasks(self) -> None:
+        """Record the env id and task names of ``self.env`` (call in ``__init__``, after the SB3 constructor)."""
+        self.env_id, self.task_names = describe_tasks(self.env)  # type: ignore[attr-defined]
+        self._rng_state = None
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: Iterable[str] | None = None,
+        include: Iterable[str] | None = None,
+    ) -> None:
+        """
+        Save the model like SB3, atomically (temporary file + ``os.replace``), with the global RNG states.
+
+        :param path: where to save (``.zip`` is appended when there is no suffix)
+        :param exclude: names of parameters that should be excluded in addition to the default ones
+        :param include: names of parameters that might be excluded but should be included anyway
+        """
+        self._rng_state = get_rng_state()
+        try:
+            atomic_write(path, "zip", lambda target: super(MultiTaskCheckpointMixin, self).save(target, exclude, include))
+        finally:
+            self._rng_state = None
+
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the replay buffer as a pickle file, atomically.
+
+        :param path: where to save (``.pkl`` is appended when there is no suffix)
+        """
+        buffer = self.replay_buffer  # type: ignore[attr-defined]
+        assert buffer is not None, "The replay buffer is not defined"
+        atomic_write(path, "pkl", lambda target: save_to_pkl(target, buffer, self.verbose))  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls: type[SelfCheckpointed],
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        resume: bool = False,
+        **kwargs: Any,
+    ) -> SelfCheckpointed:
+        """
+        Load a model like SB3's ``load``, and check that ``env`` has the task names in the saved order.
+
+        :param resume: continue the saved run: keep the saved last observation (no env reset, so pass the same live
+            env) and restore the global RNG states of the save. Then ``load_replay_buffer`` and
+            ``learn(..., reset_num_timesteps=False)`` continue the run exactly.
+        :raises ValueError: if ``env`` has other task names, or the same ones in another order
+        The other parameters are those of ``BaseAlgorithm.load``.
+        """
+        model = super().load(  # type: ignore[misc]
+            path,
+            env=env,
+            device=device,
+            custom_objects=custom_objects,
+            print_system_info=print_system_info,
+            force_reset=force_reset and not resume,
+            **kwargs,
+        )
+        if model.env is not None:
+            model._check_env_tasks(model.env)
+        if resume:
+            if model._rng_state is None:
+                raise ValueError(f"{path} holds no RNG state: not saved by {cls.__name__}.save, so it cannot be resumed")
+            set_rng_state(model._rng_state)
+        model._rng_state = None
+        return model
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        """Like SB3's ``set_env``; also checks that ``env`` has the model's tasks in the same order."""
+        super().set_env(env, force_reset)  # type: ignore[misc]
+        assert self.env is not None  # type: ignore[attr-defined]
+        self._check_env_tasks(self.env)  # type: ignore[attr-defined]
+
+    def _check_env_tasks(self, env: VecEnv) -> None:
+        env_id, task_names = describe_tasks(env)
+        saved = getattr(self, "task_names", None)
+        if saved is None or task_names is None or task_names == saved:
+            return
+        if sorted(task_names) == sorted(saved):
+            raise ValueError(
+                f"The env has the model's tasks in another order: task index i means {task_names} in the env but "
+                f"{saved} in the model (saved with env {self.env_id!r}), so per-task heads and alphas would be mixed up"
+            )
+        raise ValueError(f"The env ({env_id!r}) has tasks {task_names}, the model was trained on {self.env_id!r} with {saved}")

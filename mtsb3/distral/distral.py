@@ -12,7 +12,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import polyak_update
 
-from mtsb3.common.save_util import describe_tasks
+from mtsb3.common.save_util import MultiTaskCheckpointMixin
 from mtsb3.common.task import n_tasks_of
 from mtsb3.distral.policies import DistralPolicy, MlpPolicy, MultiInputPolicy, MultiTaskPolicy
 
@@ -29,7 +29,7 @@ def gaussian_kl(mean_p: th.Tensor, log_std_p: th.Tensor, mean_q: th.Tensor, log_
     return (log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5).sum(dim=-1)
 
 
-class Distral(SAC):
+class Distral(MultiTaskCheckpointMixin, SAC):
     """
     Distral (Teh et al. 2017, https://arxiv.org/abs/1707.04175) with SAC task policies (mtrl's ``distral.Agent``,
     spec §B11).
@@ -136,7 +136,7 @@ class Distral(SAC):
             device=device,
             _init_setup_model=False,
         )
-        self.env_id, self.task_names = describe_tasks(self.env)
+        self._record_tasks()
         if _init_setup_model:
             self._setup_model()
 

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import io
-import pathlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import polyak_update
-from stable_baselines3.common.vec_env import VecEnv
 
-from mtsb3.common.save_util import atomic_write, describe_tasks, get_rng_state, set_rng_state
+from mtsb3.common.save_util import MultiTaskCheckpointMixin
 from mtsb3.common.task import TASK_KEY, n_tasks_of, per_task_mean, task_indices
 from mtsb3.common.task_encoder import load_task_embeddings
 from mtsb3.mtsac.policies import MlpPolicy, MTSACPolicy, MultiInputPolicy, MultiTaskPolicy
@@ -40,7 +36,7 @@ def _optimizer_params(optimizer: th.optim.Optimizer) -> list[th.nn.Parameter]:
     return [param for group in optimizer.param_groups for param in group["params"]]
 
 
-class MTSAC(SAC):
+class MTSAC(MultiTaskCheckpointMixin, SAC):
     """
     Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, spec §B3; Meta-World
     paper https://arxiv.org/abs/1910.10897; CARE paper https://arxiv.org/abs/2102.06177).
@@ -98,8 +94,7 @@ class MTSAC(SAC):
         self.task_loss_weights = task_loss_weights
         self.grad_method = grad_method
         self.grad_method_kwargs = grad_method_kwargs
-        self.env_id, self.task_names = describe_tasks(self.env)
-        self._rng_state: dict[str, Any] | None = None
+        self._record_tasks()
         if _init_setup_model:
             self._setup_model()
 
@@ -297,88 +292,3 @@ class MTSAC(SAC):
             if isinstance(getattr(self, name, None), th.nn.Module):
                 state_dicts.append(name)
         return state_dicts, variables
-
-    def save(
-        self,
-        path: str | pathlib.Path | io.BufferedIOBase,
-        exclude: Iterable[str] | None = None,
-        include: Iterable[str] | None = None,
-    ) -> None:
-        """
-        Save the model like SB3, atomically (temporary file + ``os.replace``), with the global RNG states.
-
-        :param path: where to save (``.zip`` is appended when there is no suffix)
-        :param exclude: names of parameters that should be excluded in addition to the default ones
-        :param include: names of parameters that might be excluded but should be included anyway
-        """
-        self._rng_state = get_rng_state()
-        try:
-            atomic_write(path, "zip", lambda target: super(MTSAC, self).save(target, exclude, include))
-        finally:
-            self._rng_state = None
-
-    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
-        """
-        Save the replay buffer as a pickle file, atomically.
-
-        :param path: where to save (``.pkl`` is appended when there is no suffix)
-        """
-        assert self.replay_buffer is not None, "The replay buffer is not defined"
-        atomic_write(path, "pkl", lambda target: save_to_pkl(target, self.replay_buffer, self.verbose))
-
-    @classmethod
-    def load(  # type: ignore[override]
-        cls: type[SelfMTSAC],
-        path: str | pathlib.Path | io.BufferedIOBase,
-        env: GymEnv | None = None,
-        device: th.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        resume: bool = False,
-        **kwargs: Any,
-    ) -> SelfMTSAC:
-        """
-        Load a model like SB3's ``load``, and check that ``env`` has the task names in the saved order.
-
-        :param resume: continue the saved run: keep the saved last observation (no env reset, so pass the same live
-            env) and restore the global RNG states of the save. Then ``load_replay_buffer`` and
-            ``learn(..., reset_num_timesteps=False)`` continue the run exactly.
-        :raises ValueError: if ``env`` has other task names, or the same ones in another order
-        The other parameters are those of ``BaseAlgorithm.load``.
-        """
-        model = super().load(
-            path,
-            env=env,
-            device=device,
-            custom_objects=custom_objects,
-            print_system_info=print_system_info,
-            force_reset=force_reset and not resume,
-            **kwargs,
-        )
-        if model.env is not None:
-            model._check_env_tasks(model.env)
-        if resume:
-            if model._rng_state is None:
-                raise ValueError(f"{path} holds no RNG state: it was not saved by MTSAC.save, so it cannot be resumed")
-            set_rng_state(model._rng_state)
-        model._rng_state = None
-        return model
-
-    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        """Like SB3's ``set_env``; also checks that ``env`` has the model's tasks in the same order."""
-        super().set_env(env, force_reset)
-        assert self.env is not None
-        self._check_env_tasks(self.env)
-
-    def _check_env_tasks(self, env: VecEnv) -> None:
-        env_id, task_names = describe_tasks(env)
-        saved = getattr(self, "task_names", None)
-        if saved is None or task_names is None or task_names == saved:
-            return
-        if sorted(task_names) == sorted(saved):
-            raise ValueError(
-                f"The env has the model's tasks in another order: task index i means {task_names} in the env but "
-                f"{saved} in the model (saved with env {self.env_id!r}), so per-task heads and alphas would be mixed up"
-            )
-        raise ValueError(f"The env ({env_id!r}) has tasks {task_names}, the model was trained on {self.env_id!r} with {saved}")

@@ -153,6 +153,15 @@ def test_save_load_round_trip(tmp_path):
     loaded.learn(50)  # and it keeps training
 
 
+def test_checkpoint_is_atomic_and_checks_the_task_order(tmp_path):
+    model = _model()
+    model.task_names = ["goal_3", "goal_2", "goal_1", "goal_0"]
+    model.save(tmp_path / "distral")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["distral.zip"]  # no temporary file left behind
+    with pytest.raises(ValueError, match="another order"):
+        Distral.load(tmp_path / "distral", env=make_mt_vec_env(ENV_ID))
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"Distral .* needs a multi-task Dict observation space"):
         Distral("MlpPolicy", gym.make("Pendulum-v1"))
