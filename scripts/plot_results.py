@@ -36,6 +36,18 @@ class Run:
     task_names: list[str]
     values: np.ndarray  # (E, T): per-task success rate, or mean reward where success is undefined
     metric: str  # "success_rate" or "mean_reward"
+    versions: dict | None = None  # package versions of the run (``versions`` in its run.yml), None for older runs
+
+
+def load_versions(path: Path, env_id: str) -> dict | None:
+    """:return: the package versions recorded in the run's ``<env id>/run.yml``, or ``None`` where there are none"""
+    run_yml = path / env_id / "run.yml"
+    if not run_yml.is_file():
+        return None
+    import yaml
+
+    with open(run_yml) as f:
+        return (yaml.safe_load(f) or {}).get("versions")
 
 
 def load_run(path: Path, algo: str, env_id: str) -> Run | None:
@@ -57,9 +69,10 @@ def load_run(path: Path, algo: str, env_id: str) -> Run | None:
     timesteps = np.asarray(data["timesteps"], dtype=float)
     if timesteps.size == 0:
         return None
+    versions = load_versions(path, env_id)
     if success is not None and not np.all(np.isnan(success)):
-        return Run(algo, env_id, path, timesteps, names, success, "success_rate")
-    return Run(algo, env_id, path, timesteps, names, reward, "mean_reward")
+        return Run(algo, env_id, path, timesteps, names, success, "success_rate", versions)
+    return Run(algo, env_id, path, timesteps, names, reward, "mean_reward", versions)
 
 
 def load_runs(
@@ -82,7 +95,18 @@ def load_runs(
             run = load_run(run_dir, algo_dir.name, match["env"])
             if run is not None:
                 groups.setdefault((run.algo, run.env_id), []).append(run)
+    warn_mixed_simulators(groups)
     return groups
+
+
+def warn_mixed_simulators(groups: dict[tuple[str, str], list[Run]]) -> None:
+    """Warn about runs of one env made on other simulator versions than its first run: their physics differ."""
+    from mtgym.versions import warn_if_simulators_differ
+
+    for env_id in sorted({env for _, env in groups}):
+        runs = [run for (_, env), env_runs in sorted(groups.items()) if env == env_id for run in env_runs if run.versions]
+        for run in runs[1:]:
+            warn_if_simulators_differ(run.versions, f"Run {run.path}", current=runs[0].versions)
 
 
 def t_quantile_975(dof: int) -> float:

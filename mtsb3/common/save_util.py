@@ -17,6 +17,8 @@ from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv
 
+from mtgym.versions import get_versions, warn_if_simulators_differ
+
 SelfCheckpointed = TypeVar("SelfCheckpointed", bound="MultiTaskCheckpointMixin")
 
 
@@ -106,17 +108,22 @@ class MultiTaskCheckpointMixin:
     * The env id and the task names, in task-index order, are saved with the model (``env_id``, ``task_names``,
       set by :meth:`_record_tasks` at construction); ``load`` and ``set_env`` refuse an env whose tasks differ or come
       in another order, since per-task heads and parameters are indexed by task.
+    * The versions of the packages a result depends on (:func:`mtgym.versions.get_versions`) are saved as
+      ``package_versions``; ``load`` warns when the simulators (metaworld, mujoco, dm_control) differ from the
+      installed ones, since Meta-World and DeepMind Control results are not comparable across physics versions.
     * ``load(..., resume=True)`` restores the RNG states, so ``load_replay_buffer`` + ``learn(...,
       reset_num_timesteps=False)`` on the same live env continue the run exactly.
     """
 
     env_id: str | None
     task_names: list[str] | None
+    package_versions: dict[str, str | None]
     _rng_state: dict[str, Any] | None
 
     def _record_tasks(self) -> None:
         """Record the env id and task names of ``self.env`` (call in ``__init__``, after the SB3 constructor)."""
         self.env_id, self.task_names = describe_tasks(self.env)  # type: ignore[attr-defined]
+        self.package_versions = get_versions()
         self._rng_state = None
 
     def save(
@@ -133,6 +140,7 @@ class MultiTaskCheckpointMixin:
         :param include: names of parameters that might be excluded but should be included anyway
         """
         self._rng_state = get_rng_state()
+        self.package_versions = get_versions()
         try:
             atomic_write(path, "zip", lambda target: super(MultiTaskCheckpointMixin, self).save(target, exclude, include))
         finally:
@@ -178,6 +186,7 @@ class MultiTaskCheckpointMixin:
             force_reset=force_reset and not resume,
             **kwargs,
         )
+        warn_if_simulators_differ(getattr(model, "package_versions", None), f"The checkpoint {path}")
         if model.env is not None:
             model._check_env_tasks(model.env)
         if resume:

@@ -20,6 +20,7 @@ from mtgym.envs.hipbmdp.variants import (
     WALKER_LEN,
     XMLVariant,
 )
+from mtgym.versions import check_simulators
 from mtgym.wrappers.frame_stack import FrameStack
 from mtgym.wrappers.multi_env import MultiEnvWrapper
 from mtgym.wrappers.sticky_observation import StickyObservation
@@ -102,6 +103,7 @@ class HiPBMDPEnv(MultiEnvWrapper):
         initial_task_state: int = 1,
         render_mode: str | None = None,
     ):
+        check_simulators("dmc")  # before dm_control is first imported (lazily, by the task envs)
         if not isinstance(frame_skip, int) or frame_skip < 1:
             raise ValueError(f"frame_skip must be a positive integer, got {frame_skip!r}")
         if not isinstance(frame_stack, int) or frame_stack < 1:

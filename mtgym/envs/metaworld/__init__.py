@@ -16,9 +16,14 @@ import sys
 if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
     os.environ["MUJOCO_GL"] = "egl"
 
-from mtgym.envs.metaworld.benchmarks import BENCHMARK_TASKS, N_GOALS, benchmark_task_names, generate_goals, task_goal_seeds
-from mtgym.envs.metaworld.env import MetaWorldMTEnv
-from mtgym.envs.metaworld.task_env import MetaWorldTaskWrapper, make_task_env
+from mtgym.versions import check_simulators
+
+# before metaworld is first imported: an incompatible mujoco fails there with errors that name no version
+check_simulators("metaworld")
+
+from mtgym.envs.metaworld.benchmarks import BENCHMARK_TASKS, N_GOALS, benchmark_task_names, generate_goals, task_goal_seeds  # noqa: E402
+from mtgym.envs.metaworld.env import MetaWorldMTEnv  # noqa: E402
+from mtgym.envs.metaworld.task_env import MetaWorldTaskWrapper, make_task_env  # noqa: E402
 
 __all__ = [
     "BENCHMARK_TASKS",
