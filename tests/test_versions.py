@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from mtgym.versions import (
     warn_if_simulators_differ,
 )
 
+tomllib = pytest.importorskip("tomllib", reason="reads pyproject.toml with Python 3.11's tomllib")
 ROOT = Path(__file__).resolve().parent.parent
 
 
