@@ -14,6 +14,11 @@ TaskStateType = Any
 TaskObsType = Any
 MTObs = dict[str, Any]
 
+#: key of the task part of a multi-task observation
+TASK_KEY = "task_obs"
+#: key of the environment part of a multi-task observation
+ENV_KEY = "env_obs"
+
 
 def check_task_index(task_state: Any, n_tasks: int) -> int:
     """
@@ -57,7 +62,7 @@ class MTEnv(gym.Env[MTObs, ActType], Generic[ActType]):
 
     def __init__(self, action_space: spaces.Space, env_observation_space: spaces.Space, task_observation_space: spaces.Space):
         self.action_space = action_space
-        self.observation_space = spaces.Dict({"env_obs": env_observation_space, "task_obs": task_observation_space})
+        self.observation_space = spaces.Dict({ENV_KEY: env_observation_space, TASK_KEY: task_observation_space})
         self._np_random_task: np.random.Generator | None = None
         self._task_seed_explicit = False
 
@@ -78,7 +83,7 @@ class MTEnv(gym.Env[MTObs, ActType], Generic[ActType]):
         """
         self._np_random_task, used = seeding.np_random(seed)
         self._task_seed_explicit = seed is not None
-        self.observation_space["task_obs"].seed(used)
+        self.observation_space[TASK_KEY].seed(used)
         return [used]
 
     def assert_task_seed_is_set(self) -> None:
@@ -127,7 +132,7 @@ class MTEnv(gym.Env[MTObs, ActType], Generic[ActType]):
 
     def make_obs(self, env_obs: Any) -> MTObs:
         """:return: the multi-task observation for ``env_obs`` and the current task."""
-        return {"env_obs": env_obs, "task_obs": self.get_task_obs()}
+        return {ENV_KEY: env_obs, TASK_KEY: self.get_task_obs()}
 
 
 class FiniteTaskEnv(MTEnv[ActType]):

@@ -330,13 +330,13 @@ def bench_grad_methods(args: argparse.Namespace) -> list[Result]:
 
         return run
 
-    assert per_sample_task_gradients(task_losses(), params) is not None, "the per-sample path does not apply"
+    assert per_sample_task_gradients(task_losses(), params, task_idx) is not None, "the per-sample path does not apply"
 
     def loop(losses: th.Tensor) -> list[tuple[th.Tensor, ...]]:
         return [th.autograd.grad(loss, params, retain_graph=True) for loss in losses]
 
     for name, per_task in (
-        ("per-sample path (one backward)", lambda losses: per_sample_task_gradients(losses, params)),
+        ("per-sample path (one backward)", lambda losses: per_sample_task_gradients(losses, params, task_idx)),
         ("batched backward (is_grads_batched)", lambda losses: per_task_gradients(losses, params)),
     ):
         t_fast, t_loop = alternate(timer(per_task), timer(loop), max(3, args.rounds // 3), warmup=1)

@@ -18,7 +18,8 @@ from mtsb3.common.task import TASK_KEY
 SPLIT_LOG_NAMES = {"train": "base"}
 
 
-def _episode_success(info: dict[str, Any]) -> float | None:
+def episode_success(info: dict[str, Any]) -> float | None:
+    """:return: the step's ``info["success"]`` (else ``info["is_success"]``) as a float, ``None`` where neither is set"""
     value = info.get("success", info.get("is_success"))
     return None if value is None else float(value)
 
@@ -82,7 +83,7 @@ def evaluate_per_task(
         returns += rewards
         lengths += 1
         for i in range(n_envs):
-            success = _episode_success(infos[i])
+            success = episode_success(infos[i])
             if success is not None:
                 succeeded[i] = max(succeeded[i] or 0.0, float(success > 0))
             if dones[i]:

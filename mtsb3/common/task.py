@@ -7,8 +7,8 @@ from typing import NamedTuple
 import torch as th
 from gymnasium import spaces
 
-TASK_KEY = "task_obs"
-ENV_KEY = "env_obs"
+from mtgym.core import ENV_KEY as ENV_KEY  # re-exported: the algorithms read both keys from here
+from mtgym.core import TASK_KEY
 
 
 def n_tasks_of(observation_space: spaces.Space, purpose: str = "this feature") -> int:

@@ -12,6 +12,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
 from stable_baselines3.common.utils import polyak_update
 
+from mtsb3.common.gradients import GradCombiner, make_grad_combiner
 from mtsb3.common.save_util import MultiTaskCheckpointMixin
 from mtsb3.common.task import TASK_KEY, n_tasks_of, per_task_mean, task_indices
 from mtsb3.common.task_encoder import load_task_embeddings
@@ -129,11 +130,9 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
             # same initial value as SB3's ("auto_0.1" -> 0.1), once per task
             self.log_ent_coef = self.log_ent_coef.detach().repeat(self.n_tasks).requires_grad_(True)
             self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
-        self.critic_grad_combiner = self.actor_grad_combiner = None
+        self.critic_grad_combiner: GradCombiner | None = None
+        self.actor_grad_combiner: GradCombiner | None = None
         if self.grad_method is not None:
-            # imported here so that MTSAC works without the gradients module
-            from mtsb3.common.gradients import make_grad_combiner
-
             kwargs = dict(self.grad_method_kwargs or {})
             seed = self.seed
             self.critic_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
@@ -147,14 +146,14 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
         per_sample_loss: th.Tensor,
         task_idx: th.Tensor | None = None,
         params: list[th.nn.Parameter] | None = None,
-        combiner: Any | None = None,
+        combiner: GradCombiner | None = None,
     ) -> th.Tensor:
         """
         One optimizer step on a per-sample loss.
 
         Without a combiner this is SB3's ``mean -> backward -> step``. With one, the loss is averaged within each task
-        (:func:`~mtsb3.common.task.per_task_mean`) and ``combiner.backward(task_losses, params, task_present)`` writes
-        the combined gradient into ``params``.
+        (:func:`~mtsb3.common.task.per_task_mean`) and ``combiner.backward(task_losses, params, task_present, task_idx)``
+        writes the combined gradient into ``params``.
 
         :param optimizer: the optimizer to step
         :param per_sample_loss: ``(batch,)`` losses
@@ -170,7 +169,7 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
         else:
             assert task_idx is not None and params is not None and self.n_tasks is not None
             task_losses, task_present = per_task_mean(per_sample_loss, task_idx, self.n_tasks)
-            combiner.backward(task_losses, params, task_present)
+            combiner.backward(task_losses, params, task_present, task_idx)
             loss = per_sample_loss.mean()
         optimizer.step()
         return loss.detach()

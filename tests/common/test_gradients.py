@@ -90,7 +90,7 @@ def test_per_sample_path_equals_a_loop_on_linear_networks():
     task_losses, present = per_task_mean(per_sample_loss, task_idx, n_tasks)
     assert not present[-1]
     expected = _loop(task_losses, params)
-    fast = per_sample_task_gradients(task_losses, params, retain_graph=True)
+    fast = per_sample_task_gradients(task_losses, params, task_idx, retain_graph=True)
     assert fast is not None
     th.testing.assert_close(fast, expected, rtol=1e-4, atol=1e-6)
     th.testing.assert_close(per_task_gradients(task_losses, params), expected, rtol=1e-4, atol=1e-6)
@@ -114,7 +114,7 @@ def test_per_sample_path_equals_a_loop_with_embeddings_and_per_task_heads():
     q = from_task_blocks(heads(blocks).view(2, n_tasks, grouping.n_slots).permute(1, 2, 0), grouping)  # (batch, 2)
     task_losses, _ = per_task_mean(q.pow(2).sum(1), task_idx, n_tasks)
     expected = _loop(task_losses, params)
-    fast = per_sample_task_gradients(task_losses, params, retain_graph=True)
+    fast = per_sample_task_gradients(task_losses, params, task_idx, retain_graph=True)
     assert fast is not None
     th.testing.assert_close(fast, expected, rtol=1e-4, atol=1e-6)
 
@@ -125,10 +125,10 @@ def test_per_sample_path_declines_other_uses_of_a_parameter():
     x, task_idx = th.randn(12, 3), th.arange(12) % 3
     task_losses, _ = per_task_mean((layer(x) * scale).pow(2).sum(1), task_idx, 3)
     params = [*layer.parameters(), scale]
-    assert per_sample_task_gradients(task_losses, params) is None  # `scale` is not a linear layer's weight
+    assert per_sample_task_gradients(task_losses, params, task_idx) is None  # `scale` is not a linear layer's weight
     # the combiner then uses the batched backward, which is exact
     method = PCGrad(3, seed=0)
-    method.backward(task_losses, params)
+    method.backward(task_losses, params, task_idx=task_idx)
     assert method._per_sample_ok == {tuple(id(p) for p in params): False}
     task_losses, _ = per_task_mean((layer(x) * scale).pow(2).sum(1), task_idx, 3)
     expected = PCGrad(3, seed=0, per_sample=False)
@@ -150,7 +150,7 @@ def test_a_layer_that_mixes_samples_is_caught_by_the_first_check():
 
     method = CAGrad(4, c=0.0)
     with pytest.warns(RuntimeWarning, match="do not match an ordinary backward"):
-        method.backward(task_losses(), params)
+        method.backward(task_losses(), params, task_idx=task_idx)
     th.testing.assert_close(th.cat([p.grad.reshape(-1) for p in params]), _loop(task_losses(), params).mean(0))
 
 
@@ -406,7 +406,7 @@ def test_mtsac_per_sample_gradients_equal_the_batched_ones():
     params = [p for group in model.critic.optimizer.param_groups for p in group["params"]]
     q = th.cat(model.critic(data.observations, data.actions), dim=1)
     task_losses, _ = per_task_mean(0.5 * (q - data.rewards).pow(2).sum(1), task_idx, 4)
-    fast = per_sample_task_gradients(task_losses, params, retain_graph=True)
+    fast = per_sample_task_gradients(task_losses, params, task_idx, retain_graph=True)
     assert fast is not None
     th.testing.assert_close(fast, per_task_gradients(task_losses, params), rtol=1e-4, atol=1e-6)
 

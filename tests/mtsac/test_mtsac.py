@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -117,21 +115,25 @@ class _SumCombiner(th.nn.Module):
     def __init__(self, n_tasks: int, seed: int | None = None, scale: float = 1.0):
         super().__init__()
         self.n_tasks, self.seed, self.scale = n_tasks, seed, scale
+        self.batch_size: int | None = None  # set by the test
         self.calls = []
         self.register_buffer("n_calls", th.zeros((), dtype=th.long))
 
-    def backward(self, task_losses, params, task_present):
+    def backward(self, task_losses, params, task_present, task_idx):
+        assert task_idx.shape == (self.batch_size,) and task_idx.dtype == th.long
         self.calls.append((task_losses.detach().clone(), task_present.clone(), len(params)))
         self.n_calls += 1
         (self.scale * task_losses[task_present].sum()).backward()
 
 
 def test_grad_method_hook_routes_per_task_losses(monkeypatch, tmp_path):
-    fake = types.ModuleType("mtsb3.common.gradients")
-    fake.make_grad_combiner = lambda name, n_tasks, seed=None, **kw: _SumCombiner(n_tasks, seed, **kw)
-    monkeypatch.setitem(sys.modules, "mtsb3.common.gradients", fake)
+    import mtsb3.mtsac.mtsac
+
+    fake = lambda name, n_tasks, seed=None, **kw: _SumCombiner(n_tasks, seed, **kw)  # noqa: E731
+    monkeypatch.setattr(mtsb3.mtsac.mtsac, "make_grad_combiner", fake)
     model = _model(grad_method="sum", grad_method_kwargs=dict(scale=2.0))
     critic, actor = model.critic_grad_combiner, model.actor_grad_combiner
+    critic.batch_size = actor.batch_size = model.batch_size
     assert (critic.seed, actor.seed, critic.scale) == (0, 1, 2.0)
     before = [p.detach().clone() for p in model.actor.parameters()]
     model.learn(100)

@@ -1,0 +1,84 @@
+"""
+Gradient combiners: methods that turn per-task losses into one update of shared parameters.
+
+A combiner is selected by name (``grad_method="pcgrad" | "gradnorm" | "cagrad" | None``) and built with
+:func:`make_grad_combiner`. On each update the algorithm averages its per-sample loss within each task
+(:func:`mtsb3.common.task.per_task_mean`) and calls ``combiner.backward(task_losses, params, task_present, task_idx)``,
+which leaves the combined gradient in every ``p.grad``; the algorithm then calls ``optimizer.step()`` as usual.
+
+The package has three modules: :mod:`~mtsb3.common.gradients.base` (the registry and :class:`GradCombiner`),
+:mod:`~mtsb3.common.gradients.per_sample` (the per-task gradient engine, the only module that reads autograd
+internals) and :mod:`~mtsb3.common.gradients.methods` (PCGrad, CAGrad, GradNorm).
+
+Per-task gradients never take a loop of ``T`` backward passes. Two exact ways are built in:
+
+* :func:`per_sample_task_gradients` (the default when it applies): **one ordinary backward pass** of ``sum_t L_t``
+  that records, at every layer holding the parameters (``nn.Linear``, :class:`~mtsb3.common.experts.BatchedLinear`,
+  per-task heads, ``nn.Embedding``), the layer input ``x_b`` and output gradient ``delta_b`` of each sample. As each
+  sample's loss depends on that sample only, ``delta_b`` is the gradient of the loss of the sample's own task, so task
+  ``t``'s weight gradient is ``sum_{b in t} x_b^T delta_b``: one batched matmul over the samples split by task, the
+  same cost as the weight gradient of a plain backward. It takes the task index the algorithm gave to
+  :func:`~mtsb3.common.task.per_task_mean` and reads the layer inputs from autograd's saved tensors. It applies when every
+  parameter is used only in such layers; the first call for a parameter list also checks it against an ordinary
+  backward of ``sum_t v_t L_t`` (it fails e.g. with batch normalisation, which mixes samples) and falls back for good
+  if they differ. Without a task index (``task_idx=None``) the combiner uses the batched backward.
+* :func:`per_task_gradients`: one batched backward pass (``torch.autograd.grad`` with ``is_grads_batched=True`` over the
+  rows of the identity), fully general, but each of the ``T`` backward rows costs a full backward pass.
+
+PCGrad and CAGrad then work in the ``T x T`` Gram matrix of the task gradients: every direction
+they produce is a linear combination ``beta @ G`` of the task gradients ``G`` (shape ``(T, P)``), so the surgery
+costs one ``(T, P) x (P, T)`` product, a few ``T x T`` operations, and one ``(T,) x (T, P)`` product.
+
+**Tasks missing from a batch.** ``task_present[t] = False`` (no sample of task ``t`` in the batch) excludes task ``t``
+from the surgery: its gradient is treated as absent (not as a zero vector that "agrees" with everyone), means are
+taken over the present tasks only, and GradNorm takes no step on its weight (only the common renormalisation to sum
+to ``T``) and does not record its initial loss.
+
+Add your own method with :func:`register_grad_method`; it is then available by name everywhere
+(``MTSAC(..., grad_method="sum")``, the rl-zoo YAML files):
+
+.. code-block:: python
+
+    import torch as th
+    from mtsb3.common.gradients import GradCombiner, register_grad_method
+
+    @register_grad_method("sum")
+    class SumOfTaskGradients(GradCombiner):
+        \"\"\"Plain sum of the task gradients (no surgery).\"\"\"
+
+        def combine(self, grads: th.Tensor, task_present: th.Tensor) -> tuple[th.Tensor, dict[str, float]]:
+            return grads[task_present].sum(dim=0), {}
+
+A subclass either implements :meth:`GradCombiner.combine` (it receives the ``(T, P)`` per-task gradient matrix) or
+overrides :meth:`GradCombiner.backward` altogether (as :class:`GradNorm` does) and calls
+:meth:`GradCombiner.task_gradients`.
+"""
+
+from mtsb3.common.gradients.base import GRAD_METHODS, GradCombiner, assign_flat_grad, make_grad_combiner, register_grad_method
+from mtsb3.common.gradients.methods import (
+    CAGrad,
+    GradNorm,
+    PCGrad,
+    cagrad_weights,
+    pcgrad_coefficients,
+    pcgrad_orders,
+    project_to_simplex,
+)
+from mtsb3.common.gradients.per_sample import per_sample_task_gradients, per_task_gradients
+
+__all__ = [
+    "GRAD_METHODS",
+    "CAGrad",
+    "GradCombiner",
+    "GradNorm",
+    "PCGrad",
+    "assign_flat_grad",
+    "cagrad_weights",
+    "make_grad_combiner",
+    "pcgrad_coefficients",
+    "pcgrad_orders",
+    "per_sample_task_gradients",
+    "per_task_gradients",
+    "project_to_simplex",
+    "register_grad_method",
+]

@@ -1,0 +1,144 @@
+"""
+Command-line preparation for ``scripts/train.py`` and ``scripts/enjoy.py``: our defaults, our own options (which
+rl-zoo's parser does not know) and clear errors for an unknown ``--algo`` or ``--env``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mtsb3.zoo.env_info import env_info
+from mtsb3.zoo.registry import available_algos, unavailable_algos
+
+
+@dataclass
+class ZooOptions:
+    """
+    Options that ``scripts/train.py`` strips from the command line before rl-zoo parses it.
+
+    :param heartbeat_interval: seconds between Optuna heartbeats of a running trial (RDB storage)
+    :param grace_period: seconds without heartbeat after which a RUNNING trial is marked FAILED (default 2 intervals)
+    :param retry_failed_trials: re-enqueue a trial whose worker died, at most this many times
+    :param cli_keys: the zoo options given explicitly on the command line (they win over our YAML keys)
+    """
+
+    heartbeat_interval: int = 60
+    grace_period: int | None = None
+    retry_failed_trials: int = 0
+    cli_keys: set[str] = field(default_factory=set)
+
+
+def _option_given(argv: Sequence[str], *flags: str) -> bool:
+    return any(arg == flag or arg.startswith(flag + "=") for arg in argv for flag in flags)
+
+
+def _check_algo_and_env(argv: list[str]) -> list[str]:
+    """Add ``mtgym`` to ``--gym-packages``, import them, and exit with a clear message for an unknown algo or env id."""
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--algo", default="ppo")
+    peek.add_argument("--env", default="CartPole-v1")
+    peek.add_argument("--gym-packages", nargs="+", default=[])
+    known, _ = peek.parse_known_args(argv)
+    argv = list(argv)
+
+    from rl_zoo3.utils import ALGOS  # lazy: rl_zoo3 patches Gymnasium on import
+
+    algos = {**ALGOS, **available_algos()}
+    if known.algo not in algos:
+        missing = unavailable_algos()
+        message = f"unknown algorithm {known.algo!r}."
+        if known.algo in missing:
+            message = f"algorithm {known.algo!r} is not available in this install ({missing[known.algo]})."
+        raise SystemExit(f"error: {message} Available algorithms: {', '.join(sorted(algos))}")
+
+    packages = list(known.gym_packages)
+    if "mtgym" not in packages:
+        packages.append("mtgym")
+        if known.gym_packages:
+            i = argv.index("--gym-packages")
+            argv[i + 1 : i + 1 + len(known.gym_packages)] = packages
+        else:
+            argv += ["--gym-packages", *packages]
+    for package in packages:
+        importlib.import_module(package)
+    import gymnasium as gym
+
+    env_id = str(known.env)
+    if env_id not in gym.registry:
+        import difflib
+
+        close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
+        mt_ids = sorted(k for k in gym.registry if k.startswith("MT-"))
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        raise SystemExit(f"error: unknown environment id {env_id!r}.{hint} The mtgym ids are: {', '.join(mt_ids)}")
+    return argv
+
+
+def prepare_enjoy_argv(argv: Sequence[str]) -> list[str]:
+    """
+    Add our defaults to an ``enjoy.py`` command line (``--gym-packages mtgym``, ``-f logs`` instead of rl-zoo's
+    ``rl-trained-agents``, which would try to download from the Hugging Face hub, and ``--n-envs <number of tasks>``)
+    and check ``--algo``/``--env``.
+    """
+    argv = _check_algo_and_env(list(argv))
+    if not _option_given(argv, "-f", "--folder"):
+        argv += ["-f", "logs"]
+    if not _option_given(argv, "--n-envs"):
+        # one sub-env per task; rl-zoo's single-env printing (n_envs == 1) would fail on several sub-envs
+        peek = argparse.ArgumentParser(add_help=False)
+        peek.add_argument("--env", default="CartPole-v1")
+        info = env_info(peek.parse_known_args(argv)[0].env)
+        if info.is_multi_task and info.task_names is not None:
+            argv += ["--n-envs", str(len(info.eval_tasks or info.task_names))]
+    return argv
+
+
+def prepare_train_argv(argv: Sequence[str], hyperparams_dir: str | os.PathLike) -> tuple[list[str], ZooOptions]:
+    """
+    Add our defaults to a ``train.py`` command line and check ``--algo``/``--env`` with clear errors.
+
+    * ``--gym-packages mtgym`` (mtgym is added when other packages are given);
+    * ``-conf <hyperparams_dir>/<algo>.yml`` when that file exists;
+    * with ``-optimize``: ``--storage <log folder>/<algo>/optuna/<env>.log`` (a journal file) and
+      ``--study-name <algo>-<env>`` unless given.
+
+    :param argv: the command line without the program name
+    :param hyperparams_dir: where the ``<algo>.yml`` presets live
+    :return: the completed command line, and our own options (already removed from it)
+    :raises SystemExit: (exit code 2) for an unknown algorithm or env id, with the valid names
+    """
+    ours = argparse.ArgumentParser(add_help=False)
+    ours.add_argument("--heartbeat-interval", type=int, default=60)
+    ours.add_argument("--grace-period", type=int, default=None)
+    ours.add_argument("--retry-failed-trials", type=int, default=0)
+    own, rest = ours.parse_known_args(list(argv))
+    options = ZooOptions(own.heartbeat_interval, own.grace_period, own.retry_failed_trials)
+    if _option_given(rest, "--eval-episodes"):
+        options.cli_keys.add("eval_episodes")
+    if _option_given(rest, "--eval-freq"):
+        options.cli_keys.add("eval_freq")
+
+    rest = _check_algo_and_env(rest)
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--algo", default="ppo")
+    peek.add_argument("--env", default="CartPole-v1")
+    peek.add_argument("-f", "--log-folder", default="logs")
+    peek.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
+    peek.add_argument("--storage", default=None)
+    peek.add_argument("--study-name", default=None)
+    known, _ = peek.parse_known_args(rest)
+    if not _option_given(rest, "-conf", "--conf-file"):
+        preset = Path(hyperparams_dir) / f"{known.algo}.yml"
+        if preset.is_file():
+            rest += ["-conf", str(preset)]
+    if known.optimize_hyperparameters:
+        if known.storage is None:
+            rest += ["--storage", os.path.join(known.log_folder, known.algo, "optuna", f"{known.env}.log")]
+        if known.study_name is None:
+            rest += ["--study-name", f"{known.algo}-{known.env}"]
+    return rest, options

@@ -1,0 +1,115 @@
+"""
+Optuna samplers of the mtsb3 methods, with the signature of ``rl_zoo3.hyperparams_opt``'s samplers:
+``(trial, n_actions, n_envs, additional_args) -> hyperparameters``, and the converter that turns stored trial
+parameters back into constructor kwargs (``--trial-id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+#: network sizes the samplers choose from; "mtrl" is the docs recipe (3 x 400, spec §B1.1)
+NET_ARCHS: dict[str, list[int]] = {
+    "small": [64, 64],
+    "medium": [256, 256],
+    "big": [400, 400],
+    "mtrl": [400, 400, 400],
+    "hipbmdp": [1024, 1024],
+}
+
+
+def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
+    """
+    Turn raw sampled values (``trial.params``) into constructor kwargs; the ``HYPERPARAMS_CONVERTER`` of every
+    off-policy family, used again by ``--trial-id`` to retrain from a stored trial.
+
+    :param sampled: ``one_minus_gamma``, ``batch_size_pow``, ``net_arch`` (a :data:`NET_ARCHS` name), ``policy__<key>``
+        (into ``policy_kwargs``), ``grad__<key>`` (into ``grad_method_kwargs``) and direct kwargs
+    :return: kwargs for the algorithm, with ``policy_kwargs["net_arch"]``
+    """
+    params = dict(sampled)
+    hyperparams: dict[str, Any] = {}
+    if "one_minus_gamma" in params:
+        hyperparams["gamma"] = 1.0 - params.pop("one_minus_gamma")
+    if "batch_size_pow" in params:
+        hyperparams["batch_size"] = 2 ** params.pop("batch_size_pow")
+    policy_kwargs: dict[str, Any] = {}
+    if "net_arch" in params:
+        policy_kwargs["net_arch"] = list(NET_ARCHS[params.pop("net_arch")])
+    for key in [k for k in params if k.startswith("policy__")]:
+        policy_kwargs[key.removeprefix("policy__")] = params.pop(key)
+    grad_kwargs = {key.removeprefix("grad__"): params.pop(key) for key in [k for k in params if k.startswith("grad__")]}
+    hyperparams.update(params)
+    if policy_kwargs:
+        hyperparams["policy_kwargs"] = policy_kwargs
+    if grad_kwargs:
+        hyperparams["grad_method_kwargs"] = grad_kwargs
+    return hyperparams
+
+
+def _sample_sac_core(trial: optuna.Trial, net_archs: Sequence[str] | None, batch_pows: tuple[int, int]) -> dict[str, Any]:
+    one_minus_gamma = trial.suggest_float("one_minus_gamma", 1e-3, 0.03, log=True)
+    batch_size_pow = trial.suggest_int("batch_size_pow", *batch_pows)
+    trial.set_user_attr("gamma", 1.0 - one_minus_gamma)
+    trial.set_user_attr("batch_size", 2**batch_size_pow)
+    params = {
+        "one_minus_gamma": one_minus_gamma,
+        "batch_size_pow": batch_size_pow,
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
+        "tau": trial.suggest_float("tau", 1e-3, 0.05, log=True),
+    }
+    if net_archs is not None:  # None: the network is the recipe's (encoders)
+        params["net_arch"] = trial.suggest_categorical("net_arch", list(net_archs))
+    return params
+
+
+def sample_mtsac_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for the MTSAC family (mtsac, mtsac_te, mtmhsac): the SAC core of rl-zoo's ``sample_sac_params``
+    (log-scale ``one_minus_gamma``, ``batch_size_pow``, categorical ``net_arch``), with batch sizes and networks in
+    the multi-task range (128 to 2048, up to the 3 x 400 docs network).
+    """
+    return convert_mtsac_params(_sample_sac_core(trial, ["small", "medium", "mtrl"], (7, 11)))
+
+
+def sample_encoder_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for the task-conditioned encoder family (film, softmod, care): the SAC core without the network size,
+    which belongs to the recipe (the sampled kwargs are merged into the preset's, so the recipe's extractor is kept).
+    """
+    return convert_mtsac_params(_sample_sac_core(trial, None, (7, 11)))
+
+
+def sample_pcgrad_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sampler for PCGrad (``grad_method`` comes from the preset): the MTSAC core."""
+    return convert_mtsac_params(_sample_sac_core(trial, ["medium", "mtrl"], (7, 11)))
+
+
+def sample_gradnorm_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sampler for GradNorm: the MTSAC core plus the asymmetry ``alpha`` (paper: 0.12 to 3; mtrl: 1.0)."""
+    params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))
+    params["grad__alpha"] = trial.suggest_float("grad__alpha", 0.1, 3.0, log=True)
+    return convert_mtsac_params(params)
+
+
+def sample_cagrad_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sampler for CAGrad: the MTSAC core plus the ball radius ``c`` (the paper uses 0.4 on MT10)."""
+    params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))
+    params["grad__c"] = trial.suggest_float("grad__c", 0.1, 0.9)
+    return convert_mtsac_params(params)
+
+
+def sample_distral_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sampler for Distral: the MTSAC core plus the distillation weight ``distral_alpha`` (spec §B11)."""
+    params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))
+    params["distral_alpha"] = trial.suggest_float("distral_alpha", 0.05, 1.0, log=True)
+    return convert_mtsac_params(params)
+
+
+def sample_pixel_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sampler for the pixel family (sacae, deepmdp, hipbmdp): smaller batches (pixels), up to the 2 x 1024 recipe."""
+    return convert_mtsac_params(_sample_sac_core(trial, ["medium", "hipbmdp"], (6, 9)))
