@@ -9,6 +9,9 @@ in ``--storage`` makes the process one worker of a distributed study. Extra opti
     --heartbeat-interval S   Optuna heartbeat of a running trial, in seconds (RDB storages; default 60)
     --grace-period S         a trial without heartbeat for S seconds is marked FAILED (default 2 x interval)
     --retry-failed-trials N  re-enqueue the trial of a dead worker, at most N times (default 0)
+    --no-progress            no progress bar (shown by default when training)
+
+``--num-threads`` defaults to 1. The package versions are printed first and stored in the run folder's ``run.yml``.
 
 Example::
 
@@ -24,7 +27,10 @@ HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
 
 
 def main() -> None:
+    from mtgym.versions import format_versions
     from mtsb3.zoo import prepare_train_argv, register_zoo
+
+    print(format_versions(), flush=True)
 
     argv, options = prepare_train_argv(sys.argv[1:], HYPERPARAMS_DIR)
     register_zoo(options)

@@ -27,6 +27,7 @@ from stable_baselines3.common.preprocessing import is_image_space, is_image_spac
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage, is_vecenv_wrapped
 
+from mtgym.versions import get_versions
 from mtsb3.common.callbacks import MultiTaskEvalCallback
 from mtsb3.common.env_util import make_mt_vec_env
 from mtsb3.zoo.cli import ZooOptions
@@ -163,6 +164,7 @@ class MTExperimentManager(ExperimentManager):
             "n_eval_episodes_per_task": self.n_eval_episodes,
             "env_kwargs": _yaml_safe(self.env_kwargs),
             "hyperparameters": _yaml_safe(self._hyperparams),
+            "versions": get_versions(),
         }
         with open(os.path.join(self.params_path, "run.yml"), "w") as f:
             yaml.safe_dump(info, f, sort_keys=False)
