@@ -70,6 +70,7 @@ class HiPBMDP(DeepMDP):
         "MultiTaskPolicy": MultiTaskPolicy,
     }
     policy: HiPBMDPPolicy
+    policy_base: ClassVar[type[HiPBMDPPolicy]] = HiPBMDPPolicy
 
     def __init__(
         self,
@@ -91,11 +92,6 @@ class HiPBMDP(DeepMDP):
             self.policy_kwargs = {**self.task_kwargs_from_env(), **self.policy_kwargs}
         if _init_setup_model:
             self._setup_model()
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        if not isinstance(self.policy, HiPBMDPPolicy):
-            raise ValueError(f"{type(self).__name__} needs a HiPBMDPPolicy (or subclass), got {type(self.policy).__name__}")
 
     def task_kwargs_from_env(self) -> dict[str, Any]:
         """

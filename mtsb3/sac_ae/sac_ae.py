@@ -62,6 +62,8 @@ class SACAE(MTSAC):
         "MultiTaskPolicy": MultiTaskPolicy,
     }
     policy: SACAEPolicy
+    #: the policy class this algorithm needs (its policy_kwargs and networks)
+    policy_base: ClassVar[type[SACAEPolicy]] = SACAEPolicy
     #: what the representation update needs: a pixel decoder (SAC-AE) or not (DeepMDP also runs on states)
     requires_pixels: ClassVar[bool] = True
 
@@ -88,8 +90,11 @@ class SACAE(MTSAC):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        if not isinstance(self.policy, SACAEPolicy):
-            raise ValueError(f"{type(self).__name__} needs a SACAEPolicy (or subclass), got {type(self.policy).__name__}")
+        # the one policy-type check of the pixel algorithms (SAC-AE, DeepMDP, HiP-BMDP set their policy_base)
+        if not isinstance(self.policy, self.policy_base):
+            raise ValueError(
+                f"{type(self).__name__} needs a {self.policy_base.__name__} (or subclass), got {type(self.policy).__name__}"
+            )
         if self.requires_pixels and self.policy.decoder is None:
             raise ValueError(
                 f"{type(self).__name__} reconstructs pixels: it needs uint8 (C, H, W) image env_obs and the pixel "
