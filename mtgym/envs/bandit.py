@@ -1,4 +1,4 @@
-"""Multi-armed bandits as multi-task envs (the mtenv examples, spec §A10), registered here."""
+"""Multi-armed bandits as multi-task envs (mtenv's examples/), registered here."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def find_task_env(env: gym.Env) -> MultiTask | MTEnv:
 
 class MultiTask(gym.Wrapper[MTObs, ActType, MTObs, ActType], gym.utils.RecordConstructorArgs):
     """
-    Base class for wrappers around a multi-task env (spec §A9): it forwards the task API, so that it stays reachable
+    Base class for wrappers around a multi-task env (mtenv/wrappers/): it forwards the task API, so that it stays reachable
     from the outermost env.
 
     Gymnasium 1.x wrappers no longer forward unknown attributes, and ``gym.make`` puts ``TimeLimit``,

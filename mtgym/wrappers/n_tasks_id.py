@@ -17,7 +17,7 @@ __all__ = ["NTasksId"]
 class NTasksId(NTasks[ActType]):
     """
     Like :class:`~mtgym.wrappers.NTasks`, but the task state is the integer id ``i`` of ``tasks[i]`` and ``task_obs``
-    is that id, with space ``Discrete(n_tasks)`` (spec §A9). An env with a continuous task distribution thereby
+    is that id, with space ``Discrete(n_tasks)`` (mtenv/wrappers/). An env with a continuous task distribution thereby
     becomes a finite-task env, which is what per-task alphas, multi-head policies and one-hot task encoders need.
 
     No task needs to be chosen at construction: on the first ``reset``, if no task was set yet, task

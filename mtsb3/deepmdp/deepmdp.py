@@ -1,4 +1,4 @@
-"""DeepMDP: SAC-AE whose latent is trained to predict the next latent and the reward (spec §B12)."""
+"""DeepMDP: SAC-AE whose latent is trained to predict the next latent and the reward (mtrl/agent/deepmdp.py)."""
 
 from __future__ import annotations
 

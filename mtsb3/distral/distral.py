@@ -34,7 +34,7 @@ def gaussian_kl(mean_p: th.Tensor, log_std_p: th.Tensor, mean_q: th.Tensor, log_
 class Distral(MultiTaskCheckpointMixin, SAC):
     """
     Distral (Teh et al. 2017, https://arxiv.org/abs/1707.04175) with SAC task policies (mtrl's ``distral.Agent``,
-    spec §B11).
+    mtrl/agent/distral.py).
 
     Each task ``i`` has its own SAC actor ``π_i`` and critics ``Q_i`` (stacked into one batched network,
     :class:`~mtsb3.distral.policies.DistralPolicy`); a distilled policy ``π0`` is shared by all tasks. Task ``i``
@@ -51,10 +51,10 @@ class Distral(MultiTaskCheckpointMixin, SAC):
     initial value 1; ``"auto_0.1"`` starts at 0.1), so ``(1 - alpha)/beta`` plays SAC's entropy coefficient and
     ``alpha/beta`` the KL coefficient. A float fixes ``beta``.
 
-    Fixes of the reference (spec §B16.7): every task policy and critic trains on its own task's transitions only (each
-    sample is routed to the networks of its task; the reference updates every task agent on the whole mixed batch),
-    and ``log π0`` is evaluated at the task policy's action ``a'`` (the reference uses π0's own fresh sample). Unlike
-    the reference, π_i's actor loss has the ``log π0`` term of the paper, and π0 is fitted with ``KL(π_i || π0)`` (the
+    Fixes of the reference (README, "Differences from mtrl and mtenv"): every task policy and critic trains on its own task's
+    transitions only (each sample is routed to the networks of its task; the reference updates every task agent on the whole
+    mixed batch), and ``log π0`` is evaluated at the task policy's action ``a'`` (the reference uses π0's own fresh sample).
+    Unlike the reference, π_i's actor loss has the ``log π0`` term of the paper, and π0 is fitted with ``KL(π_i || π0)`` (the
     paper's direction; the reference uses ``KL(π0 || π_i)``). ``predict`` acts with each observation's task policy
     (the reference evaluates with π0's mean, which cannot tell tasks apart when the state does not).
 

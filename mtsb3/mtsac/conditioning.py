@@ -34,7 +34,8 @@ class TaskHeads(nn.Module):
     (:func:`~mtsb3.common.task.to_task_blocks`) and run through a :class:`~mtsb3.common.experts.BatchedMLP` as one
     batched matmul per layer: the cost is about one head on the whole batch (exactly that with a task-balanced
     batch), never ``n_tasks`` times it, and there is no loop over tasks.
-    mtrl instead runs every head on every sample and masks (spec §B4), which costs ``n_tasks`` times more.
+    mtrl instead runs every head on every sample and masks (mtrl/agent/components/actor.py), which costs ``n_tasks`` times
+    more.
 
     :param n_tasks: number of tasks
     :param in_features: input size

@@ -27,7 +27,7 @@ def _optimizer_params(optimizer: th.optim.Optimizer) -> list[th.nn.Parameter]:
 
 class MTSAC(MultiTaskCheckpointMixin, SAC):
     """
-    Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, spec §B3; Meta-World
+    Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, mtrl/agent/sac.py; Meta-World
     paper https://arxiv.org/abs/1910.10897; CARE paper https://arxiv.org/abs/2102.06177).
 
     On top of SB3's SAC:

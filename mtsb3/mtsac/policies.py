@@ -1,7 +1,7 @@
 """
 Multi-task SAC policies: task-conditioned actor and twin critic, optional per-task output heads and task encoder.
 
-Everything is composed through ``policy_kwargs`` (spec §B4 for the mtrl flags they mirror)::
+Everything is composed through ``policy_kwargs`` (mtrl/agent/components/actor.py for the mtrl flags they mirror)::
 
     MTSAC("MultiTaskPolicy", env, policy_kwargs=dict(
         net_arch=[400, 400, 400],
@@ -247,8 +247,8 @@ class MTSACPolicy(SACPolicy):
 
     The task index is read from ``obs["task_obs"]`` (``Discrete``); options that need it raise a ``ValueError`` for
     any other task space. With the default ``CombinedExtractor`` the features already contain the task one-hot, which
-    is what SB3 users expect; mtrl's "MT-SAC" without task encoder gives the networks ``env_obs`` only (spec §B4), which
-    an extractor over ``env_obs`` reproduces.
+    is what SB3 users expect; mtrl's "MT-SAC" without task encoder gives the networks ``env_obs`` only
+    (mtrl/agent/components/actor.py), which an extractor over ``env_obs`` reproduces.
 
     mtrl's third flag, ``should_condition_model_on_task_info``, hands the task to the actor/critic MLP itself; only
     Soft Modularization uses it, and here that network is a features extractor
@@ -364,7 +364,8 @@ class MTSACPolicy(SACPolicy):
             for name, param in self.actor.named_parameters()
             if self.train_task_encoder_with_actor or "task_encoder" not in name
         ]
-        self.actor.optimizer = self.optimizer_class(actor_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        # type: ignore[call-arg]
+        self.actor.optimizer = self.optimizer_class(actor_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)
 
         if self.share_features_extractor:
             self.critic = self.make_critic(features_extractor=self.actor.features_extractor)
@@ -376,7 +377,8 @@ class MTSACPolicy(SACPolicy):
         # the target critic has its own copy of the task encoder, Polyak-averaged with the online one
         self.critic_target = self.make_critic(features_extractor=None, task_encoder=copy.deepcopy(self.task_encoder))
         self.critic_target.load_state_dict(self.critic.state_dict())
-        self.critic.optimizer = self.optimizer_class(critic_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        # type: ignore[call-arg]
+        self.critic.optimizer = self.optimizer_class(critic_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)
         self.critic_target.set_training_mode(False)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

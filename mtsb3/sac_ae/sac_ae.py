@@ -1,4 +1,4 @@
-"""SAC-AE: multi-task SAC with a pixel auto-encoder on the critic's encoder (spec §B12)."""
+"""SAC-AE: multi-task SAC with a pixel auto-encoder on the critic's encoder (mtrl/agent/sac_ae.py)."""
 
 from __future__ import annotations
 
