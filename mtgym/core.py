@@ -42,7 +42,7 @@ class MTEnv(gym.Env[MTObs, ActType], Generic[ActType]):
     """
     A multi-task environment: a Gymnasium env whose observation is ``{"env_obs", "task_obs"}``.
 
-    It follows the MTEnv interface (spec §A1) on the Gymnasium 1.x API. There are two RNGs:
+    It follows the MTEnv interface (mtenv/core.py, MTEnv) on the Gymnasium 1.x API. There are two RNGs:
 
     * the **env RNG** (``self.np_random``) drives dynamics and start states and is seeded by ``reset(seed=...)``;
     * the **task RNG** (``self.np_random_task``) decides which task :meth:`sample_task_state` draws and is seeded by

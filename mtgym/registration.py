@@ -8,7 +8,7 @@ import gymnasium as gym
 
 from mtgym.vector import make_task_vector_env
 
-#: max_episode_steps of the classic control ids. The reference adds no time limit (spec §A6); we use Gymnasium's
+#: max_episode_steps of the classic control ids. The reference adds no time limit (mtenv/envs/control/); we use Gymnasium's
 #: CartPole-v1 / Acrobot-v1 horizons so that any Gymnasium or SB3 training loop sees finite episodes.
 CLASSIC_CONTROL_HORIZON = 500
 
@@ -66,7 +66,8 @@ def _register_hipbmdp() -> None:
     # anything can import dm_control, whose GL backend is fixed at its first import.
     import mtgym.envs.hipbmdp  # noqa: F401
 
-    # No outer time limit: each task env carries its own TimeLimit of ceil(1000 / frame_skip) steps (spec §A5).
+    # No outer time limit: each task env carries its own TimeLimit of ceil(1000 / frame_skip) steps
+    # (mtenv/envs/hipbmdp/env.py).
     for env_id, cls in (
         ("MT-HiPBMDP-Finger-Spin-vary-size-v0", "FingerSpinVarySizeEnv"),
         ("MT-HiPBMDP-Cheetah-Run-vary-torso-length-v0", "CheetahRunVaryTorsoLengthEnv"),

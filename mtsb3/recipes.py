@@ -1,6 +1,6 @@
 """
-Named recipes for the mtrl documentation baselines on MetaWorld MT10 (spec §B15): each function returns the
-``policy_kwargs`` of :class:`mtsb3.MTSAC` that build that method's networks, and :func:`mtrl_mt10_algo_kwargs`
+Named recipes for the mtrl documentation baselines on MetaWorld MT10 (the mtrl docs, Baselines > Metaworld): each function
+returns the ``policy_kwargs`` of :class:`mtsb3.MTSAC` that build that method's networks, and :func:`mtrl_mt10_algo_kwargs`
 gives the algorithm settings the mtrl docs commands share::
 
     from mtsb3 import MTSAC, make_mt_vec_env
@@ -16,8 +16,8 @@ trained by the critic loss (mtrl's ``losses_to_train``); the extractors receive 
 ``task_encoder_kwargs=dict(pretrained_embeddings=<json/npz of sentence embeddings of the task descriptions>)``;
 without it the embedding is learned.
 
-Where mtrl has a bug, the recipe builds the intended behaviour (spec §B16): every FiLM and attention parameter of
-the actor is trained (§B16.1) and CARE's attention detaches the task encoding (§B16.2).
+Where mtrl has a bug, the recipe builds the intended behaviour (README, "Differences from mtrl and mtenv"): every FiLM and
+attention parameter of the actor is trained and CARE's attention detaches the task encoding.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
 
-#: mtrl's MetaWorld actor/critic MLP: 3 hidden layers of 400 (spec §B1.1)
+#: mtrl's MetaWorld actor/critic MLP: 3 hidden layers of 400 (mtrl's config/setup/metaworld.yaml)
 MTRL_NET_ARCH: list[int] = [400, 400, 400]
 
 
@@ -84,8 +84,8 @@ def mt_sac(task_conditioning: Literal["none", "one_hot"] = "none", net_arch: Seq
     **MT-SAC**: one SAC network for all tasks (run with ``disentangled_alpha=True``).
 
     :param task_conditioning: ``"none"`` as in the mtrl docs, where the networks see ``env_obs`` only (the task
-        encoder is off, spec §B4; MetaWorld's obs shows the goal); ``"one_hot"`` appends the task one-hot, the
-        Meta-World paper's MT-SAC
+        encoder is off, mtrl/agent/components/actor.py; MetaWorld's obs shows the goal); ``"one_hot"`` appends the task
+        one-hot, the Meta-World paper's MT-SAC
     :param net_arch: actor and critic hidden sizes
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
@@ -116,8 +116,8 @@ def mt_mh_sac(net_arch: Sequence[int] = (400, 400, 400, 400), head_net_arch: Seq
     **MT-MH-SAC**: MT-SAC with one output head per task for the actor and each Q-network (run with
     ``disentangled_alpha=True``). The networks read ``env_obs``; the head picks the task.
 
-    mtrl's multi-head actor (spec §B4) is a trunk of ``num_layers + 1 = 4`` linear layers of 400 (each followed by
-    ReLU), then per-task heads Linear(400, 400), ReLU, Linear(400, out): the defaults here.
+    mtrl's multi-head actor (mtrl/agent/components/actor.py) is a trunk of ``num_layers + 1 = 4`` linear layers of 400 (each
+    followed by ReLU), then per-task heads Linear(400, 400), ReLU, Linear(400, out): the defaults here.
 
     :param net_arch: trunk hidden sizes
     :param head_net_arch: hidden sizes of each task head
@@ -138,7 +138,7 @@ def sac_film(
 
     mtrl reads one scalar (gamma, beta) per layer directly from a 6-d task encoding; here a linear generator maps
     the 50-d encoding to per-feature (gamma, beta) (``film_kwargs=dict(per_feature=False)`` for scalars), and the
-    actor's FiLM layers are trained (§B16.1).
+    actor's FiLM layers are trained (see README, "Differences from mtrl and mtenv").
 
     :param task_encoder_kwargs: kwargs of :class:`~mtsb3.common.task_encoder.TaskEncoder`
     :param net_arch: actor and critic hidden sizes
@@ -163,10 +163,10 @@ def care(
     moe_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """
-    **CARE** (Sodhani et al. 2021, https://arxiv.org/abs/2102.06177, spec §B7): ``n_experts`` encoders of
-    ``env_obs`` (Linear 50, ReLU, Linear 50), mixed by a softmax attention over the (detached) task encoding, then
-    the MLP on ``concat(mixture, task encoding)`` (run with ``disentangled_alpha=True``). mtrl uses pretrained task
-    embeddings here.
+    **CARE** (Sodhani et al. 2021, https://arxiv.org/abs/2102.06177, section 4; mtrl/agent/components/encoder.py):
+    ``n_experts`` encoders of ``env_obs`` (Linear 50, ReLU, Linear 50), mixed by a softmax attention over the (detached) task
+    encoding, then the MLP on ``concat(mixture, task encoding)`` (run with ``disentangled_alpha=True``). mtrl uses pretrained
+    task embeddings here.
 
     :param n_experts: number of encoders (mtrl docs: 4)
     :param temperature: attention softmax temperature
@@ -200,9 +200,9 @@ def soft_modularization(
     qf_net_arch: Sequence[int] = (400,),
 ) -> dict[str, Any]:
     """
-    **Soft Modularization** (Yang et al. 2020, spec §B8): a feed-forward observation embedding (mtrl's
-    ``feedforward`` encoder, [50, 50] to 50) and a task encoding route ``n_modules`` modules per layer through
-    ``n_layers`` modular layers of ``module_hidden`` units; the modular network is the body of the actor and of the
+    **Soft Modularization** (Yang et al. 2020, mtrl/agent/components/soft_modularization.py): a feed-forward observation
+    embedding (mtrl's ``feedforward`` encoder, [50, 50] to 50) and a task encoding route ``n_modules`` modules per layer
+    through ``n_layers`` modular layers of ``module_hidden`` units; the modular network is the body of the actor and of the
     critic (run with ``disentangled_alpha=True``).
 
     On top of the body, the actor has SB3's linear mean/log-std layers, and each Q-network a ``qf_net_arch`` MLP
@@ -233,10 +233,10 @@ def soft_modularization(
 
 def mtrl_mt10_algo_kwargs(disentangled_alpha: bool = True) -> dict[str, Any]:
     """
-    The :class:`mtsb3.MTSAC` settings shared by the mtrl MT10 docs commands (spec §B1.1, §B15, Part C): batch 1280,
-    Adam 3e-4, gamma 0.99, tau 0.005, initial temperature 1.0, 1M-transition buffer, one update per vector step
-    (10 transitions), random actions for the first 1500 steps (15,000 transitions). Train for ``2e6 * 10``
-    timesteps to match the docs' 2M steps.
+    The :class:`mtsb3.MTSAC` settings shared by the mtrl MT10 docs commands (the mtrl docs, Baselines > Metaworld, and mtrl's
+    config/setup/metaworld.yaml): batch 1280, Adam 3e-4, gamma 0.99, tau 0.005, initial temperature 1.0, 1M-transition buffer,
+    one update per vector step (10 transitions), random actions for the first 1500 steps (15,000 transitions). Train for ``2e6
+    * 10`` timesteps to match the docs' 2M steps.
 
     :param disentangled_alpha: one temperature per task (every docs recipe except PCGrad)
     :return: kwargs for :class:`mtsb3.MTSAC`
@@ -256,7 +256,7 @@ def mtrl_mt10_algo_kwargs(disentangled_alpha: bool = True) -> dict[str, Any]:
     )
 
 
-#: recipe name -> function returning the ``policy_kwargs`` (names as in the mtrl docs, spec §B15)
+#: recipe name -> function returning the ``policy_kwargs`` (names as in the mtrl docs, Baselines > Metaworld)
 RECIPES: dict[str, Callable[..., dict[str, Any]]] = {
     "mt_sac": mt_sac,
     "mt_sac_te": mt_sac_te,

@@ -1,6 +1,7 @@
 """
 Embed the shipped Meta-World task descriptions with a sentence encoder, for
-``TaskEncoder(pretrained_embeddings=...)`` (mtrl's ``metadata/task_embedding/roberta_small/*.json``, spec §B4).
+``TaskEncoder(pretrained_embeddings=...)`` (mtrl's ``metadata/task_embedding/roberta_small/*.json``,
+mtrl/agent/components/task_encoder.py).
 
 mtrl's files hold 768-float RoBERTa sentence embeddings (reportedly the last layer, mean-pooled); the generating
 script was never published. This one mean-pools the last hidden layer of a ``transformers`` model over the

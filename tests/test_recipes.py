@@ -78,7 +78,8 @@ def test_recipe_trains_and_round_trips(name, tmp_path):
 
 @pytest.mark.parametrize("name", ["sac_film", "care", "soft_modularization"])
 def test_one_mtsac_update_trains_actor_and_critic_extractors(name):
-    """§B16.1: the actor's FiLM / attention / routing parameters are optimised too, not just the critic's."""
+    """README, "Differences from mtrl and mtenv": the actor's FiLM / attention / routing parameters are optimised too, not just
+    the critic's."""
     model = _model(name, algo_kwargs=dict(learning_starts=1000))
     model.learn(64)  # fills the buffer, no update yet
     modules = {

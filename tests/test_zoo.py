@@ -94,7 +94,7 @@ def test_train_writes_a_multi_task_run_folder(zoo_runs: tuple[Path, dict[str, st
     assert info["hyperparameters"]["policy"] == "MultiTaskPolicy"
     monitors = sorted(p.name.split("-")[0] for p in run.glob("task*.monitor.csv"))
     if algo in PIXEL_ALGOS:
-        # HiP-BMDP trains on its train split, one sub-env per task (spec §B2)
+        # HiP-BMDP trains on its train split, one sub-env per task (mtrl/experiment/multitask.py, run)
         assert monitors == ["task3", "task4", "task7", "task8"]
         assert len(info["task_names"]) == 10
         assert info["n_envs"] == 4

@@ -1,4 +1,4 @@
-"""Multi-armed bandits as multi-task envs (the mtenv examples, spec §A10), registered here."""
+"""Multi-armed bandits as multi-task envs (mtenv's examples/), registered here."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTEnv, MTObs, check_task_index
+from mtgym.core import TASK_KEY, FiniteTaskEnv, MTEnv, MTObs
 
 
 class MTBanditEnv(MTEnv[int]):
@@ -93,24 +93,16 @@ class FiniteMTBanditEnv(MTBanditEnv):
             raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
         self.tasks = np.random.default_rng(0).random((n_tasks, n_arms)).astype(np.float32)
         self.task_names = [f"task_{i}" for i in range(n_tasks)]
-        self.observation_space["task_obs"] = spaces.Discrete(n_tasks)
+        self.observation_space[TASK_KEY] = spaces.Discrete(n_tasks)
         self._task_index = 0
         self.set_task_state(initial_task_state)
 
-    @property
-    def n_tasks(self) -> int:
-        """Number of tasks."""
-        return len(self.tasks)
-
-    def get_task_obs(self) -> int:
-        return self._task_index
-
-    def get_task_state(self) -> int:
-        return self._task_index
+    # the finite task API (index as task state and task_obs) is FiniteTaskEnv's, over the probability vectors
+    n_tasks = FiniteTaskEnv.n_tasks
+    get_task_obs = FiniteTaskEnv.get_task_obs  # type: ignore[assignment]
+    get_task_state = FiniteTaskEnv.get_task_state  # type: ignore[assignment]
+    sample_task_state = FiniteTaskEnv.sample_task_state  # type: ignore[assignment]
 
     def set_task_state(self, task_state: int) -> None:
-        self._task_index = check_task_index(task_state, self.n_tasks)
+        FiniteTaskEnv.set_task_state(self, task_state)  # type: ignore[arg-type]
         self.reward_probability = self.tasks[self._task_index]
-
-    def sample_task_state(self) -> int:
-        return int(self.np_random_task.integers(self.n_tasks))

@@ -1,4 +1,4 @@
-"""Tabular MDPs whose reward and transition tables are the task (spec §A7)."""
+"""Tabular MDPs whose reward and transition tables are the task (mtenv/envs/tabular_mdp/tmdp.py)."""
 
 from __future__ import annotations
 

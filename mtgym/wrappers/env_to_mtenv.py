@@ -17,7 +17,7 @@ __all__ = ["EnvToMTEnv"]
 class EnvToMTEnv(MTEnv[ActType]):
     """
     Make a single-task env multi-task: observations become ``{"env_obs": <inner obs>, "task_obs": get_task_obs()}``
-    (spec §A9).
+    (mtenv/wrappers/).
 
     Subclasses define what a task is by implementing ``get_task_state``, ``set_task_state`` and
     ``sample_task_state`` (drawing with ``self.np_random_task``), typically by changing a parameter of ``self.env``.

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.core import ActType
 
-from mtgym.core import MTObs
+from mtgym.core import ENV_KEY, TASK_KEY, MTObs
 from mtgym.wrappers.multi_task import MultiTask
 
 __all__ = ["FlattenTaskObservation"]
@@ -44,9 +44,9 @@ class FlattenTaskObservation(MultiTask[ActType]):
         gym.utils.RecordConstructorArgs.__init__(self)
         MultiTask.__init__(self, env)
         space = env.observation_space
-        if not isinstance(space, spaces.Dict) or set(space.spaces) != {"env_obs", "task_obs"}:
+        if not isinstance(space, spaces.Dict) or set(space.spaces) != {ENV_KEY, TASK_KEY}:
             raise ValueError(f"Expected a Dict observation space with keys 'env_obs' and 'task_obs', got {space}")
-        self._parts = (space["env_obs"], space["task_obs"])
+        self._parts = (space[ENV_KEY], space[TASK_KEY])
         flat = [spaces.flatten_space(part) for part in self._parts]
         for part, flat_part in zip(self._parts, flat, strict=True):
             if not isinstance(flat_part, spaces.Box):
@@ -61,7 +61,7 @@ class FlattenTaskObservation(MultiTask[ActType]):
         """:return: ``concat(flatten(env_obs), flatten(task_obs))`` as ``float32``."""
         env_part, task_part = self._parts
         return np.concatenate(
-            [spaces.flatten(env_part, obs["env_obs"]), spaces.flatten(task_part, obs["task_obs"])], dtype=np.float32
+            [spaces.flatten(env_part, obs[ENV_KEY]), spaces.flatten(task_part, obs[TASK_KEY])], dtype=np.float32
         )
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""``FrameStack``: concatenate the last ``num_stack`` observations along the first (channel) axis (spec §A5)."""
+"""``FrameStack``: concatenate the last ``num_stack`` observations along the first (channel) axis
+(mtenv/envs/hipbmdp/env.py)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ class FrameStack(gym.Wrapper[np.ndarray, ActType, np.ndarray, ActType], gym.util
     Stack the last ``num_stack`` observations of a ``Box`` env by concatenating them along axis 0, oldest first.
 
     For channels-first images of shape ``(C, H, W)`` the result has shape ``(C * num_stack, H, W)``, the layout of
-    mtenv's HiP-BMDP pixel envs (spec §A5) and of SAC-AE-style encoders. Unlike Gymnasium's
+    mtenv's HiP-BMDP pixel envs (mtenv/envs/hipbmdp/env.py) and of SAC-AE-style encoders. Unlike Gymnasium's
     ``FrameStackObservation``, no new axis is added. On ``reset`` the first observation fills every slot.
 
     The declared space tiles the inner ``low``/``high`` and keeps the inner dtype, so ``uint8`` frames are declared
-    ``[0, 255]``. The reference declared ``[0, 1]`` with the ``uint8`` dtype (spec §B16.12), which is a bug.
+    ``[0, 255]``. The reference declared ``[0, 1]`` with the ``uint8`` dtype (README, "Differences from mtrl and mtenv"), which
+    is a bug.
 
     Example::
 

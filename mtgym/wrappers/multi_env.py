@@ -20,7 +20,7 @@ def derive_seed(seed: int, index: int) -> int:
 
 class MultiEnvWrapper(FiniteTaskEnv):
     """
-    Holds one constructor per task and builds each env on first use (spec §A9).
+    Holds one constructor per task and builds each env on first use (mtenv/wrappers/).
 
     The task state and ``task_obs`` are the index of the active env. ``reset`` and ``step`` act on the active env only.
     ``reset(seed=s)`` seeds the active env with a seed derived from ``(s, index)``, and every other env gets its own

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.core import ActType
 
-from mtgym.core import MTEnv, MTObs, TaskObsType, TaskStateType
+from mtgym.core import TASK_KEY, MTEnv, MTObs, TaskObsType, TaskStateType
 
 __all__ = ["MultiTask", "find_task_env"]
 
@@ -32,7 +32,7 @@ def find_task_env(env: gym.Env) -> MultiTask | MTEnv:
 
 class MultiTask(gym.Wrapper[MTObs, ActType, MTObs, ActType], gym.utils.RecordConstructorArgs):
     """
-    Base class for wrappers around a multi-task env (spec §A9): it forwards the task API, so that it stays reachable
+    Base class for wrappers around a multi-task env (mtenv/wrappers/): it forwards the task API, so that it stays reachable
     from the outermost env.
 
     Gymnasium 1.x wrappers no longer forward unknown attributes, and ``gym.make`` puts ``TimeLimit``,
@@ -94,7 +94,7 @@ class MultiTask(gym.Wrapper[MTObs, ActType, MTObs, ActType], gym.utils.RecordCon
         used = self.task_env.seed_task(seed)
         if self._observation_space is not None and isinstance(self._observation_space, spaces.Dict):
             if "task_obs" in self._observation_space.spaces:
-                self._observation_space["task_obs"].seed(used[0])
+                self._observation_space[TASK_KEY].seed(used[0])
         return used
 
     def assert_task_seed_is_set(self) -> None:

@@ -23,7 +23,7 @@ def check_n_tasks(n_tasks: int) -> int:
 class NTasks(MultiTask[ActType]):
     """
     Turn a multi-task env with a large (e.g. continuous) task distribution into one with ``n_tasks`` fixed tasks
-    (spec §A9).
+    (mtenv/wrappers/).
 
     The first time a task set is needed (:meth:`sample_task_state`, or :attr:`tasks`), ``n_tasks`` task states are
     drawn with the inner env's ``sample_task_state`` and cached. From then on :meth:`sample_task_state` returns one of

@@ -8,7 +8,7 @@ import gymnasium as gym
 from gymnasium import spaces
 from gymnasium.core import ActType
 
-from mtgym.core import MTObs, check_task_index
+from mtgym.core import ENV_KEY, TASK_KEY, MTObs, check_task_index
 from mtgym.wrappers.n_tasks import NTasks
 
 __all__ = ["NTasksId"]
@@ -17,7 +17,7 @@ __all__ = ["NTasksId"]
 class NTasksId(NTasks[ActType]):
     """
     Like :class:`~mtgym.wrappers.NTasks`, but the task state is the integer id ``i`` of ``tasks[i]`` and ``task_obs``
-    is that id, with space ``Discrete(n_tasks)`` (spec §A9). An env with a continuous task distribution thereby
+    is that id, with space ``Discrete(n_tasks)`` (mtenv/wrappers/). An env with a continuous task distribution thereby
     becomes a finite-task env, which is what per-task alphas, multi-head policies and one-hot task encoders need.
 
     No task needs to be chosen at construction: on the first ``reset``, if no task was set yet, task
@@ -51,7 +51,7 @@ class NTasksId(NTasks[ActType]):
         self._initial_task_state = check_task_index(initial_task_state, self.n_tasks)
         self._task_id: int | None = None
         self.observation_space = spaces.Dict(
-            {"env_obs": env.observation_space["env_obs"], "task_obs": spaces.Discrete(self.n_tasks)}
+            {ENV_KEY: env.observation_space[ENV_KEY], TASK_KEY: spaces.Discrete(self.n_tasks)}
         )
 
     def get_task_obs(self) -> int:
@@ -76,7 +76,7 @@ class NTasksId(NTasks[ActType]):
         return int(self.np_random_task.integers(self.n_tasks))
 
     def _with_id(self, obs: MTObs) -> MTObs:
-        return {"env_obs": obs["env_obs"], "task_obs": self._task_id}
+        return {ENV_KEY: obs[ENV_KEY], TASK_KEY: self._task_id}
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[MTObs, dict[str, Any]]:
         if self._task_id is None and not (options and "task_state" in options):

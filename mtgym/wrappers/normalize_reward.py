@@ -1,4 +1,5 @@
-"""``NormalizeReward``: divide each reward by an exponential moving estimate of its standard deviation (spec §A4)."""
+"""``NormalizeReward``: divide each reward by an exponential moving estimate of its standard deviation
+(mtenv/envs/metaworld/env.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ __all__ = ["NormalizeReward"]
 class NormalizeReward(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs):
     r"""
     Scale rewards by the running standard deviation of the raw reward, as mtenv's ``NormalizedEnvWrapper`` does for
-    Meta-World (spec §A4, adapted from garage).
+    Meta-World (mtenv/envs/metaworld/env.py, adapted from garage).
 
     Both statistics start at ``mean = 0`` and ``var = 1`` and are updated once per step, *before* scaling:
 

@@ -15,7 +15,7 @@ __all__ = ["SampleRandomTask"]
 
 class SampleRandomTask(MultiTask[ActType]):
     """
-    Resample the task on every ``reset`` with the inner env's ``reset_task_state()`` (spec §A9), so every episode
+    Resample the task on every ``reset`` with the inner env's ``reset_task_state()`` (mtenv/wrappers/), so every episode
     runs a task drawn from the task RNG. A plain MTEnv ``reset`` keeps the task instead.
 
     The draw happens before the inner reset. On a seeded reset an unseeded task RNG is seeded first (the

@@ -1,4 +1,5 @@
-"""``StickyObservation``: with some probability, return a stale observation instead of the newest (spec §A5)."""
+"""``StickyObservation``: with some probability, return a stale observation instead of the newest
+(mtenv/envs/hipbmdp/env.py)."""
 
 from __future__ import annotations
 
@@ -24,14 +25,14 @@ class StickyObservation(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.uti
     Keep the last ``last_k + 1`` observations; after each step, with probability ``sticky_probability``, return one of
     the ``last_k`` older ones (chosen uniformly) instead of the newest.
 
-    This models observation delay in mtenv's HiP-BMDP envs (spec §A5), where it is applied after frame stacking.
-    On ``reset`` the buffer is filled with the reset observation, and the reset observation itself is returned.
+    This models observation delay in mtenv's HiP-BMDP envs (mtenv/envs/hipbmdp/env.py), where it is applied after frame
+    stacking. On ``reset`` the buffer is filled with the reset observation, and the reset observation itself is returned.
 
     The draws come from this wrapper's own generator. ``reset(seed=s)`` seeds it with a seed derived from ``s``
     (so equal seeds give equal observation sequences, and the inner env's RNG stream is left untouched); used
     before any seeded reset, it is seeded from OS entropy like Gymnasium's ``np_random``. The reference used Python's
     global ``random`` (not reproducible) and its constructor passed ``self`` twice to ``gym.Wrapper.__init__``, so it
-    could not be built at all (spec §B16.12).
+    could not be built at all (README, "Differences from mtrl and mtenv").
 
     Example::
 

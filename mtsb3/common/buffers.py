@@ -18,9 +18,9 @@ class TaskBalancedReplayBuffer(DictReplayBuffer):
     """
     A ``DictReplayBuffer`` whose batches hold ``batch_size / n_tasks`` transitions of every task.
 
-    mtrl samples its shared buffer uniformly (spec §B2), so a batch of 1280 from MT10 holds *about* 128 transitions
-    per task; Meta-World+ (metaworld-algorithms), MOORE and Soft-Module sample every task equally, which keeps a task
-    with few or short episodes from being drowned out, and makes per-task losses (gradient surgery, per-task heads)
+    mtrl samples its shared buffer uniformly (mtrl/experiment/multitask.py, run), so a batch of 1280 from MT10 holds *about*
+    128 transitions per task; Meta-World+ (metaworld-algorithms), MOORE and Soft-Module sample every task equally, which keeps
+    a task with few or short episodes from being drowned out, and makes per-task losses (gradient surgery, per-task heads)
     equally well estimated. Pass it with ``replay_buffer_class=TaskBalancedReplayBuffer``.
 
     Tasks are read from ``obs["task_obs"]`` (``Discrete``) when transitions are added; a sub-env may change task

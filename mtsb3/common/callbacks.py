@@ -14,7 +14,8 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from mtsb3.common.task import TASK_KEY
 
-# mtrl's DMC metric names (spec §B13): the training tasks are evaluated under "eval_base"
+# mtrl's DMC metric names (mtrl/experiment/multitask.py, evaluate_vec_env_of_tasks): the training tasks are evaluated under
+# "eval_base"
 SPLIT_LOG_NAMES = {"train": "base"}
 
 
@@ -39,7 +40,7 @@ def evaluate_per_task(
     is reported as its own task ``task_<i>``. When several sub-envs run the same task, its episodes
     are split between them, so every task gets exactly ``n_eval_episodes`` episodes whatever their lengths.
     Success means ``info["success"]`` (or ``info["is_success"]``) was positive at *any* step of the episode (mtrl's
-    protocol, spec §B13).
+    protocol, mtrl/experiment/multitask.py, evaluate_vec_env_of_tasks).
 
     :param model: the agent (its ``predict`` is called on the whole batch of sub-envs)
     :param env: the evaluation VecEnv; it is reset first
@@ -129,10 +130,10 @@ class MultiTaskEvalCallback(EvalCallback):
 
     It logs ``eval/success_rate`` and ``eval/mean_reward`` (means over tasks), ``eval/mean_ep_length``, and
     ``eval/<task_name>/success_rate`` and ``eval/<task_name>/mean_reward`` for every task (mtrl's ``eval/success`` and
-    ``eval/..._env_index_i``, spec §B13). Success is "succeeded at any step of the episode". When the env has
-    ``task_splits`` (e.g. HiP-BMDP ``{"train", "interpolation", "extrapolation"}``), each split is also reported as
-    ``eval_<split>/success_rate`` and ``eval_<split>/mean_reward``, over the split's tasks in the eval env; the
-    ``train`` split is logged as ``eval_base`` like mtrl.
+    ``eval/..._env_index_i``, mtrl/experiment/multitask.py, evaluate_vec_env_of_tasks). Success is "succeeded at any step of
+    the episode". When the env has ``task_splits`` (e.g. HiP-BMDP ``{"train", "interpolation", "extrapolation"}``), each split
+    is also reported as ``eval_<split>/success_rate`` and ``eval_<split>/mean_reward``, over the split's tasks in the eval env;
+    the ``train`` split is logged as ``eval_base`` like mtrl.
 
     The best model is the one with the highest mean success rate where the env reports success, and the highest mean
     reward otherwise (SB3's ``EvalCallback`` always uses reward). The latest per-task results are in

@@ -13,8 +13,8 @@ class BatchedLinear(nn.Module):
     """
     ``E`` independent linear layers with weights ``(E, in, out)``, applied as one ``baddbmm``.
 
-    It replaces a Python loop over experts or task heads (mtrl's ``moe_layer.Linear``, spec §B6). Each expert is
-    initialised like ``nn.Linear``.
+    It replaces a Python loop over experts or task heads (mtrl's ``moe_layer.Linear``, mtrl/agent/components/moe_layer.py).
+    Each expert is initialised like ``nn.Linear``.
 
     :param n_experts: number of experts ``E``
     :param in_features: input size

@@ -1,5 +1,6 @@
 """
-Pixel encoder and decoder of SAC-AE / DeepMDP / HiP-BMDP (spec §B5, §B12), as an SB3 features extractor.
+Pixel encoder and decoder of SAC-AE / DeepMDP / HiP-BMDP (mtrl/agent/components/encoder.py and decoder.py), as an SB3 features
+extractor.
 
 The encoder follows Yarats et al., "Improving Sample Efficiency in Model-Free Reinforcement Learning from Images"
 (https://arxiv.org/abs/1910.01741), as used by mtrl: ``obs / 255`` → Conv(C→32, 3x3, stride 2) → (L-1) x
@@ -42,7 +43,7 @@ def preprocess_pixels(obs: th.Tensor, bits: int = 5) -> th.Tensor:
 
 def weight_init(module: nn.Module) -> None:
     """
-    mtrl's init (spec §B3): ``xavier_uniform`` weights and zero biases for ``Linear``, delta-orthogonal init
+    mtrl's init (mtrl/agent/sac.py): ``xavier_uniform`` weights and zero biases for ``Linear``, delta-orthogonal init
     (https://arxiv.org/abs/1806.05393, ReLU gain) for (transposed) convolutions. Use with ``module.apply``.
     """
     if isinstance(module, nn.Linear):
@@ -145,8 +146,8 @@ class PixelEncoder(nn.Module):
 
 class PixelDecoder(nn.Module):
     """
-    Transposed-conv decoder matching :class:`PixelEncoder` (spec §B12): Linear(feature → filters·h·w), ReLU, then
-    (L-1) x ConvT(filters→filters, 3, stride 1) with ReLU, then ConvT(filters→C, 3, stride 2). The last layer's
+    Transposed-conv decoder matching :class:`PixelEncoder` (mtrl/agent/components/decoder.py): Linear(feature → filters·h·w),
+    ReLU, then (L-1) x ConvT(filters→filters, 3, stride 1) with ReLU, then ConvT(filters→C, 3, stride 2). The last layer's
     ``output_padding`` (1 for even sizes such as 84) makes the output exactly ``(C, H, W)``.
 
     :param obs_shape: ``(C, H, W)`` of the images to reconstruct

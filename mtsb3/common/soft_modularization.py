@@ -1,6 +1,7 @@
 """
 Soft Modularization (Yang et al. 2020, https://arxiv.org/abs/2003.13661): a routing network that softly
-re-wires a base network of modules per sample, from the observation and the task (spec §B8).
+re-wires a base network of modules per sample, from the observation and the task
+(mtrl/agent/components/soft_modularization.py).
 
 Usage as the body of the SB3 actor and critic::
 

@@ -1,6 +1,6 @@
 """
 Task encoders: a learned (or pretrained, frozen) embedding of the task index followed by an MLP (mtrl's
-``TaskEncoder``, spec §B4).
+``TaskEncoder``, mtrl/agent/components/task_encoder.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ PretrainedEmbeddings = str | os.PathLike | Mapping[str, Sequence[float]] | np.nd
 def load_task_descriptions(benchmark: str = "MT10") -> dict[str, str]:
     """
     The one-sentence task descriptions shipped with mtsb3, in benchmark order (the input of
-    ``scripts/make_task_embeddings.py``; mtrl embedded the Meta-World paper's descriptions with RoBERTa, spec §B4).
+    ``scripts/make_task_embeddings.py``; mtrl embedded the Meta-World paper's descriptions with RoBERTa,
+    mtrl/agent/components/task_encoder.py).
 
     :param benchmark: ``"MT10"`` or ``"MT50"`` (Meta-World v3 task names, e.g. ``"reach-v3"``)
     :return: ``{task_name: description}``
@@ -96,7 +97,8 @@ class TaskEncoder(nn.Module):
       100 to 50, with ReLUs), then the same MLP. The table is a buffer, so checkpoints do not need the file.
 
     mtrl applies a ReLU to the raw pretrained embedding, which zeroes every negative component of a sentence embedding
-    (spec §B16.8). That looks unintended, so it is off here; ``relu_on_pretrained=True`` restores it.
+    (README, "Differences from mtrl and mtenv"). That looks unintended, so it is off here; ``relu_on_pretrained=True`` restores
+    it.
 
     :param n_tasks: number of tasks
     :param output_dim: size of the task encoding

@@ -1,6 +1,6 @@
 """
-Task-conditioned features extractors (mtrl's encoders, spec §B4-B7): feed-forward, FiLM and a mixture of encoders
-(CARE attention, gate with top-k, ensemble, cluster, one-to-one).
+Task-conditioned features extractors (mtrl's encoders, mtrl/agent/components/encoder.py): feed-forward, FiLM and a mixture of
+encoders (CARE attention, gate with top-k, ensemble, cluster, one-to-one).
 
 Each one is a :class:`~stable_baselines3.common.torch_layers.BaseFeaturesExtractor` over the preprocessed multi-task
 observation ``{"env_obs": (B, obs_dim), "task_obs": one-hot (B, n_tasks)}``, so it plugs into SB3 SAC, TD3, PPO,
@@ -14,14 +14,14 @@ sb3-contrib TQC and :class:`mtsb3.MTSAC` through ``policy_kwargs``::
         net_arch=[400, 400, 400],
     )
 
-Divergences from mtrl, on purpose (spec §B16):
+Divergences from mtrl, on purpose (README, "Differences from mtrl and mtenv"):
 
-- **§B16.1**: mtrl's actor optimizer only covers ``actor.model``, so the actor's FiLM layers and MoE selection network
+- mtrl's actor optimizer only covers ``actor.model``, so the actor's FiLM layers and MoE selection network
   keep their random initial weights. Here the extractor is part of the SB3 actor (and, with
   ``share_features_extractor=False``, the critic has its own), so every parameter is trained by its optimizer.
-- **§B16.2**: CARE's attention detaches the task encoding, as the paper intends (mtrl's config key typo turned that
+- CARE's attention detaches the task encoding, as the paper intends (mtrl's config key typo turned that
   off). The task encoder is trained through the concatenated encoding only.
-- **§B16.9**: cluster keywords are matched case-insensitively.
+- cluster keywords are matched case-insensitively.
 """
 
 from __future__ import annotations
@@ -93,8 +93,9 @@ def cluster_mask(
     The fixed task-to-experts map of the ``cluster`` mode: task ``i`` uses expert ``j`` if any keyword of cluster
     ``j`` occurs in task ``i``'s description (or, without one, its name).
 
-    Matching is **case-insensitive** and reads ``-``/``_`` as spaces. mtrl matched case-sensitively (spec §B16.9),
-    so a description starting with a capitalised verb ("Reach ...", "Push ...") silently missed its action cluster.
+    Matching is **case-insensitive** and reads ``-``/``_`` as spaces. mtrl matched case-sensitively (README, "Differences from
+    mtrl and mtenv"), so a description starting with a capitalised verb ("Reach ...", "Push ...") silently missed its action
+    cluster.
 
     :param task_names: the env's task names, in task-index order
     :param clusters: cluster name -> keywords; the order gives the expert index
@@ -142,7 +143,8 @@ class TaskConditionedExtractor(BaseFeaturesExtractor):
     The task encoding comes either from the extractor's own task encoder (``task_encoder_kwargs``: works under any
     SB3 algorithm), or from the caller (``task_encoding_dim``): :class:`mtsb3.MTSAC` with
     ``policy_kwargs=dict(use_task_encoder=True, condition_features_extractor_on_task=True)`` calls
-    ``extractor(obs, task_encoding)`` with the policy's task encoder, shared by actor and critic as in mtrl (spec §B4).
+    ``extractor(obs, task_encoding)`` with the policy's task encoder, shared by actor and critic as in mtrl
+    (mtrl/agent/components/actor.py).
 
     Subclasses build their layers after this ``__init__`` (which knows the task encoding size) and then set
     ``self._features_dim``.
@@ -202,7 +204,8 @@ class TaskConditionedExtractor(BaseFeaturesExtractor):
 
 class FeedForwardEncoder(TaskConditionedExtractor):
     """
-    An MLP over ``env_obs`` (mtrl's ``feedforward`` and ``identity`` encoders, spec §B5), with the task appended.
+    An MLP over ``env_obs`` (mtrl's ``feedforward`` and ``identity`` encoders, mtrl/agent/components/encoder.py), with the task
+    appended.
 
     mtrl's defaults are ``net_arch=[50, 50]``, ``features_dim=50`` (Linear, ReLU, Linear, ReLU, Linear). With
     ``net_arch=[]`` and ``features_dim=None`` the body is the identity (mtrl's ``identity`` encoder).
@@ -212,7 +215,7 @@ class FeedForwardEncoder(TaskConditionedExtractor):
     :param net_arch: hidden sizes
     :param activation_fn: activation after each hidden layer
     :param task_conditioning: what is concatenated to the body's output: ``"none"`` (nothing: the networks see
-        ``env_obs`` only, as mtrl's MT-SAC, spec §B4), ``"one_hot"`` (the task one-hot, as SB3's
+        ``env_obs`` only, as mtrl's MT-SAC, mtrl/agent/components/actor.py), ``"one_hot"`` (the task one-hot, as SB3's
         ``CombinedExtractor``) or ``"encoding"`` (the learned task encoding: MT-SAC + task encoder)
     :param task_encoder_kwargs: the task encoder for ``"encoding"`` (see :func:`make_task_encoder`)
     :param task_encoding_dim: for ``"encoding"``: take the encoding, of this size, from the caller instead
@@ -260,11 +263,12 @@ class FiLMEncoder(TaskConditionedExtractor):
     Feature-wise linear modulation (Perez et al. 2018, https://arxiv.org/abs/1709.07871) of an MLP over ``env_obs``
     by the task: after each layer group ``[Linear, ReLU]``, ..., ``[Linear]``, ``h <- gamma_l(z) * h + beta_l(z)``.
 
-    mtrl (spec §B5) reads one scalar (gamma, beta) pair per layer straight from a 6-d task encoding. Here a linear
-    generator maps the task encoding ``z`` to gamma and beta, per feature by default (the FiLM paper), or one scalar
-    per layer with ``per_feature=False`` (mtrl's shape). gamma is parameterised as ``1 + delta_gamma`` so that the
+    mtrl (mtrl/agent/components/encoder.py) reads one scalar (gamma, beta) pair per layer straight from a 6-d task encoding.
+    Here a linear generator maps the task encoding ``z`` to gamma and beta, per feature by default (the FiLM paper), or one
+    scalar per layer with ``per_feature=False`` (mtrl's shape). gamma is parameterised as ``1 + delta_gamma`` so that the
     network starts close to the unmodulated MLP. The generator, the task encoder and the MLP all receive
-    gradients from the actor and the critic losses (mtrl never trained the actor's FiLM encoder, §B16.1).
+    gradients from the actor and the critic losses (mtrl never trained the actor's FiLM encoder, README, "Differences from mtrl
+    and mtenv").
 
     :param observation_space: ``Dict(env_obs=Box, task_obs=Discrete(n_tasks))``
     :param features_dim: size of the last (linear) layer
@@ -323,14 +327,14 @@ class FiLMEncoder(TaskConditionedExtractor):
 class MixtureOfEncoders(TaskConditionedExtractor):
     """
     ``E`` encoders over ``env_obs``, mixed per sample by weights that depend on the task (mtrl's ``moe`` encoder,
-    spec §B5-B7). All experts run as one batched matmul (:class:`~mtsb3.common.experts.BatchedMLP`, weights
-    ``(E, in, out)``), and the mixture is one ``einsum`` over their ``(E, B, F)`` outputs.
+    mtrl/agent/components/encoder.py). All experts run as one batched matmul (:class:`~mtsb3.common.experts.BatchedMLP`,
+    weights ``(E, in, out)``), and the mixture is one ``einsum`` over their ``(E, B, F)`` outputs.
 
     Modes:
 
     - ``"attention"`` (CARE, Sodhani et al. 2021, https://arxiv.org/abs/2102.06177): ``softmax(MLP(z) / T)`` over
       the ``E`` experts, where ``z`` is the task encoding, **detached** in the attention as the paper intends
-      (mtrl's config typo left it attached, spec §B16.2).
+      (mtrl's config typo left it attached, README, "Differences from mtrl and mtenv").
     - ``"gate"``: the same network, but only the ``top_k`` largest weights are kept and renormalised over the kept
       ones. With ``top_k=1`` a renormalised weight would be the constant 1, which cuts the gate off from any
       gradient; the kept softmax probability is used instead (as Switch Transformers do).
@@ -352,7 +356,7 @@ class MixtureOfEncoders(TaskConditionedExtractor):
     :param top_k: experts kept per sample in ``gate`` mode (mtrl: 2); ``None`` keeps all
     :param selection_net_arch: hidden sizes of the attention/gate MLP (mtrl: ``[50, 50]``)
     :param detach_task_encoding: detach the task encoding inside the attention/gate (CARE)
-    :param concat_task_encoding: append the task encoding to the mixture (CARE, spec §B7 step 5)
+    :param concat_task_encoding: append the task encoding to the mixture (CARE paper, Sodhani et al. 2021, section 4)
     :param task_names: the env's task names in index order, needed by ``cluster`` mode
         (``venv.get_attr("task_names", [0])[0]``)
     :param clusters: cluster name -> keywords (default :data:`METAWORLD_CLUSTERS`)

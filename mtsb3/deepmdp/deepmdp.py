@@ -1,4 +1,4 @@
-"""DeepMDP: SAC-AE whose latent is trained to predict the next latent and the reward (spec §B12)."""
+"""DeepMDP: SAC-AE whose latent is trained to predict the next latent and the reward (mtrl/agent/deepmdp.py)."""
 
 from __future__ import annotations
 
@@ -47,15 +47,11 @@ class DeepMDP(SACAE):
         "MultiTaskPolicy": MultiTaskPolicy,
     }
     policy: DeepMDPPolicy
+    policy_base: ClassVar[type[DeepMDPPolicy]] = DeepMDPPolicy
     requires_pixels: ClassVar[bool] = False
 
     def __init__(self, policy: str | type[DeepMDPPolicy], env: GymEnv | str, _init_setup_model: bool = True, **kwargs: Any):
         super().__init__(policy, env, _init_setup_model=_init_setup_model, **kwargs)
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        if not isinstance(self.policy, DeepMDPPolicy):
-            raise ValueError(f"{type(self).__name__} needs a DeepMDPPolicy (or subclass), got {type(self.policy).__name__}")
 
     def _representation_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
         logs = self._transition_reward_update(replay_data)

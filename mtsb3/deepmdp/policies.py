@@ -1,4 +1,5 @@
-"""DeepMDP latent models (spec §B12): transition models, reward decoder, the Gaussian transition loss, and the policy."""
+"""DeepMDP latent models (mtrl/agent/deepmdp.py): transition models, reward decoder, the Gaussian transition loss, and the
+policy."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ TRANSITION_MODELS: tuple[str, ...] = ("deterministic", "probabilistic")
 
 def transition_loss(mu: th.Tensor, sigma: th.Tensor, next_latent: th.Tensor) -> th.Tensor:
     """
-    Gaussian negative log-likelihood of the next latent, without the constant (DeepMDP / HiP-BMDP, spec §B12):
+    Gaussian negative log-likelihood of the next latent, without the constant (DeepMDP / HiP-BMDP, mtrl/agent/deepmdp.py):
     ``mean(0.5 * ((mu - next_latent) / sigma) ** 2 + log(sigma))``.
 
     :param mu: predicted mean ``(B, d)``

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
@@ -9,9 +10,10 @@ from stable_baselines3 import SAC
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.common.utils import polyak_update
 
+from mtsb3.common.sac import frozen, per_task_temperatures, record_task_temperatures
 from mtsb3.common.save_util import MultiTaskCheckpointMixin
 from mtsb3.common.task import n_tasks_of
 from mtsb3.distral.policies import DistralPolicy, MlpPolicy, MultiInputPolicy, MultiTaskPolicy
@@ -32,7 +34,7 @@ def gaussian_kl(mean_p: th.Tensor, log_std_p: th.Tensor, mean_q: th.Tensor, log_
 class Distral(MultiTaskCheckpointMixin, SAC):
     """
     Distral (Teh et al. 2017, https://arxiv.org/abs/1707.04175) with SAC task policies (mtrl's ``distral.Agent``,
-    spec §B11).
+    mtrl/agent/distral.py).
 
     Each task ``i`` has its own SAC actor ``π_i`` and critics ``Q_i`` (stacked into one batched network,
     :class:`~mtsb3.distral.policies.DistralPolicy`); a distilled policy ``π0`` is shared by all tasks. Task ``i``
@@ -49,10 +51,10 @@ class Distral(MultiTaskCheckpointMixin, SAC):
     initial value 1; ``"auto_0.1"`` starts at 0.1), so ``(1 - alpha)/beta`` plays SAC's entropy coefficient and
     ``alpha/beta`` the KL coefficient. A float fixes ``beta``.
 
-    Fixes of the reference (spec §B16.7): every task policy and critic trains on its own task's transitions only (each
-    sample is routed to the networks of its task; the reference updates every task agent on the whole mixed batch),
-    and ``log π0`` is evaluated at the task policy's action ``a'`` (the reference uses π0's own fresh sample). Unlike
-    the reference, π_i's actor loss has the ``log π0`` term of the paper, and π0 is fitted with ``KL(π_i || π0)`` (the
+    Fixes of the reference (README, "Differences from mtrl and mtenv"): every task policy and critic trains on its own task's
+    transitions only (each sample is routed to the networks of its task; the reference updates every task agent on the whole
+    mixed batch), and ``log π0`` is evaluated at the task policy's action ``a'`` (the reference uses π0's own fresh sample).
+    Unlike the reference, π_i's actor loss has the ``log π0`` term of the paper, and π0 is fitted with ``KL(π_i || π0)`` (the
     paper's direction; the reference uses ``KL(π0 || π_i)``). ``predict`` acts with each observation's task policy
     (the reference evaluates with π0's mean, which cannot tell tasks apart when the state does not).
 
@@ -145,9 +147,10 @@ class Distral(MultiTaskCheckpointMixin, SAC):
         super()._setup_model()
         self.distilled = self.policy.distilled
         if self.log_ent_coef is not None:
-            # one learned temperature 1/beta per task (SAC's initial value, once per task)
-            self.log_ent_coef = self.log_ent_coef.detach().repeat(self.n_tasks).requires_grad_(True)
-            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+            # one learned temperature 1/beta per task, as MTSAC's disentangled alpha
+            self.log_ent_coef, self.ent_coef_optimizer = per_task_temperatures(
+                self.log_ent_coef, self.n_tasks, self.lr_schedule(1)
+            )
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
@@ -157,83 +160,88 @@ class Distral(MultiTaskCheckpointMixin, SAC):
         self._update_learning_rate(optimizers)
 
         # detached tensors, read once at the end: no device sync per gradient step
-        ent_coef_losses, ent_coefs, actor_losses, critic_losses, distill_losses = [], [], [], [], []
+        logs: dict[str, list[th.Tensor]] = defaultdict(list)
         for gradient_step in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-            # each sample goes to its own task's networks (fix of §B16.7: no task agent trains on other tasks' data)
-            env_obs, grouping = self.policy.split_obs(replay_data.observations)
-            next_env_obs, _ = self.policy.split_obs(replay_data.next_observations)
-
-            actions_pi, gaussian_pi, log_prob, mean_i, log_std_i = self.actor.sample(env_obs, grouping)
-
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                log_temperature = self.log_ent_coef[grouping.task]
-                temperature = th.exp(log_temperature.detach())
-                assert isinstance(self.target_entropy, float)
-                ent_coef_loss = -(log_temperature * (log_prob + self.target_entropy).detach()).mean()
-                self.ent_coef_optimizer.zero_grad()
-                ent_coef_loss.backward()
-                self.ent_coef_optimizer.step()
-                ent_coef_losses.append(ent_coef_loss.detach())
-            else:
-                temperature = self.ent_coef_tensor.expand(grouping.task.shape[0])
-            kl_coef = self.distral_alpha * temperature  # alpha/beta
-            ent_coefs.append(temperature.mean())
-
-            with th.no_grad():
-                next_actions, next_gaussian, next_log_prob, _, _ = self.actor.sample(next_env_obs, grouping)
-                # log π0 at the task policy's own next action a' (fix of §B16.7)
-                next_log_prob_0 = self._distilled_log_prob(next_env_obs, next_actions, next_gaussian)
-                next_q_values = self.critic_target(next_env_obs, next_actions, grouping).min(dim=1).values
-                soft_value = next_q_values + kl_coef * next_log_prob_0 - temperature * next_log_prob
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * soft_value.reshape(-1, 1)
-
-            current_q_values = self.critic(env_obs, replay_data.actions, grouping)
-            critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1).mean()
-            self.critic.optimizer.zero_grad()
-            critic_loss.backward()
-            self.critic.optimizer.step()
-            critic_losses.append(critic_loss.detach())
-
-            # the soft-optimal regularised policy is ∝ π0^alpha exp(beta Q): reparametrised SAC loss with the log π0 term
-            # the critic and π0 are constants of the actor loss: freeze the critic so that its weight gradients are not
-            # computed, and take π0's parameters detached (one π0 forward serves this loss and the distillation)
-            self.critic.requires_grad_(False)
-            try:
-                min_qf_pi = self.critic(env_obs, actions_pi, grouping).min(dim=1).values
-            finally:
-                self.critic.requires_grad_(True)
-            mean_0, log_std_0, _ = self.distilled.get_action_dist_params(env_obs)
-            dist_0 = self.distilled.action_dist.proba_distribution(mean_0.detach(), log_std_0.detach())
-            log_prob_0 = dist_0.log_prob(actions_pi, gaussian_pi)
-            actor_loss = (temperature * log_prob - kl_coef * log_prob_0 - min_qf_pi).mean()
-            self.actor.optimizer.zero_grad()
-            actor_loss.backward()
-            self.actor.optimizer.step()
-            actor_losses.append(actor_loss.detach())
-
-            # distillation: π0 towards every task policy on that task's states
-            distill_loss = gaussian_kl(mean_i.detach(), log_std_i.detach(), mean_0, log_std_0).mean()
-            self.distilled.optimizer.zero_grad()
-            distill_loss.backward()
-            self.distilled.optimizer.step()
-            distill_losses.append(distill_loss.detach())
-
+            for key, value in self._distral_step(replay_data).items():
+                logs[key].append(value)
             if gradient_step % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
 
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/ent_coef", th.stack(ent_coefs).mean().item())
-        self.logger.record("train/actor_loss", th.stack(actor_losses).mean().item())
-        self.logger.record("train/critic_loss", th.stack(critic_losses).mean().item())
-        self.logger.record("train/distill_kl", th.stack(distill_losses).mean().item())
-        if ent_coef_losses:
-            self.logger.record("train/ent_coef_loss", th.stack(ent_coef_losses).mean().item())
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", th.stack(values).mean().item())
         if self.log_ent_coef is not None and self.task_names is not None:
-            for name, value in zip(self.task_names, th.exp(self.log_ent_coef.detach()).cpu().tolist(), strict=True):
-                self.logger.record(f"train/ent_coef/{name}", value)
+            record_task_temperatures(self.logger, self.task_names, self.log_ent_coef)
+
+    def _temperature_step(self, log_prob: th.Tensor, task: th.Tensor, logs: dict[str, th.Tensor]) -> th.Tensor:
+        """Update the per-task temperatures ``1/beta`` (when learned); :return: each sample's temperature (detached)."""
+        if self.ent_coef_optimizer is None or self.log_ent_coef is None:
+            return self.ent_coef_tensor.expand(task.shape[0])
+        log_temperature = self.log_ent_coef[task]
+        assert isinstance(self.target_entropy, float)
+        ent_coef_loss = -(log_temperature * (log_prob + self.target_entropy).detach()).mean()
+        self.ent_coef_optimizer.zero_grad()
+        ent_coef_loss.backward()
+        self.ent_coef_optimizer.step()
+        logs["ent_coef_loss"] = ent_coef_loss.detach()
+        return th.exp(log_temperature.detach())
+
+    @staticmethod
+    def _step(optimizer: th.optim.Optimizer, loss: th.Tensor) -> th.Tensor:
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    def _distral_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
+        """
+        One update of the temperatures, the task critics, the task policies and π0 on a minibatch.
+
+        :return: the detached ``ent_coef``, ``actor_loss``, ``critic_loss``, ``distill_kl`` (and ``ent_coef_loss``)
+        """
+        logs: dict[str, th.Tensor] = {}
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        # each sample goes to its own task's networks (a fix of mtrl, see README "Differences from mtrl and mtenv":
+        # no task agent trains on other tasks' data)
+        env_obs, grouping = self.policy.split_obs(replay_data.observations)
+        next_env_obs, _ = self.policy.split_obs(replay_data.next_observations)
+
+        actions_pi, gaussian_pi, log_prob, mean_i, log_std_i = self.actor.sample(env_obs, grouping)
+        temperature = self._temperature_step(log_prob, grouping.task, logs)
+        kl_coef = self.distral_alpha * temperature  # alpha/beta
+        logs["ent_coef"] = temperature.mean()
+
+        with th.no_grad():
+            next_actions, next_gaussian, next_log_prob, _, _ = self.actor.sample(next_env_obs, grouping)
+            # log π0 at the task policy's own next action a' (a fix of mtrl, see the class docstring)
+            next_log_prob_0 = self._distilled_log_prob(next_env_obs, next_actions, next_gaussian)
+            next_q_values = self.critic_target(next_env_obs, next_actions, grouping).min(dim=1).values
+            soft_value = next_q_values + kl_coef * next_log_prob_0 - temperature * next_log_prob
+            target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * soft_value.reshape(-1, 1)
+
+        current_q_values = self.critic(env_obs, replay_data.actions, grouping)
+        critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1).mean()
+        logs["critic_loss"] = self._step(self.critic.optimizer, critic_loss)
+
+        # the soft-optimal regularised policy is ∝ π0^alpha exp(beta Q): reparametrised SAC loss with the log π0 term
+        # the critic and π0 are constants of the actor loss: freeze the critic so that its weight gradients are not
+        # computed, and take π0's parameters detached (one π0 forward serves this loss and the distillation)
+        with frozen(self.critic.parameters()):
+            min_qf_pi = self.critic(env_obs, actions_pi, grouping).min(dim=1).values
+        mean_0, log_std_0, _ = self.distilled.get_action_dist_params(env_obs)
+        dist_0 = self.distilled.action_dist.proba_distribution(mean_0.detach(), log_std_0.detach())
+        log_prob_0 = dist_0.log_prob(actions_pi, gaussian_pi)
+        actor_loss = (temperature * log_prob - kl_coef * log_prob_0 - min_qf_pi).mean()
+        logs["actor_loss"] = self._step(self.actor.optimizer, actor_loss)
+
+        # distillation: π0 towards every task policy on that task's states
+        distill_loss = gaussian_kl(mean_i.detach(), log_std_i.detach(), mean_0, log_std_0).mean()
+        logs["distill_kl"] = self._step(self.distilled.optimizer, distill_loss)
+        # (the order of the train/ keys before the split of this method)
+        order = ("ent_coef", "actor_loss", "critic_loss", "distill_kl", "ent_coef_loss")
+        return {key: logs[key] for key in order if key in logs}
 
     def _distilled_log_prob(self, env_obs: th.Tensor, actions: th.Tensor, gaussian_actions: th.Tensor) -> th.Tensor:
         """log π0(a|s) at given actions, with their pre-tanh values (exact, no ``atanh`` of actions near ±1)."""

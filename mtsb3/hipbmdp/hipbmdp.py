@@ -1,4 +1,4 @@
-"""HiP-BMDP: DeepMDP with a learned task parameter θ and a contrastive θ loss (spec §B12)."""
+"""HiP-BMDP: DeepMDP with a learned task parameter θ and a contrastive θ loss (mtrl/agent/hipbmdp.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from mtsb3.hipbmdp.policies import (
 )
 
 #: mtrl's ``sampling_strategy`` config: ``embedding`` for training and base evaluation, the mean θ over the
-#: training tasks for unseen (interpolation and extrapolation) tasks (spec §B1.2)
+#: training tasks for unseen (interpolation and extrapolation) tasks (mtrl's config/setup/hipbmdp.yaml)
 DEFAULT_THETA_STRATEGIES: dict[str, ThetaStrategy] = {
     "train": "embedding",
     "base": "embedding",
@@ -54,9 +54,9 @@ class HiPBMDP(DeepMDP):
     the representation losses always do. :meth:`set_eval_split` (or the :meth:`eval_split` context manager) forces
     one split's strategy on every task, and ``set_eval_split(None)`` returns to the per-task strategies.
 
-    Differences from mtrl (spec §B12 ⚠): the task-encoder path works (mtrl crashes on it); task 0 is a real task (no
-    ``padding_idx``); ``"mean"`` averages all tasks. The training tasks default to the tasks of the training env's
-    sub-envs, e.g. ``make_mt_vec_env(env_id, tasks=env.unwrapped.task_splits["train"])``.
+    Differences from mtrl (README, "Differences from mtrl and mtenv"): the task-encoder path works (mtrl crashes on it); task 0
+    is a real task (no ``padding_idx``); ``"mean"`` averages all tasks. The training tasks default to the tasks of the training
+    env's sub-envs, e.g. ``make_mt_vec_env(env_id, tasks=env.unwrapped.task_splits["train"])``.
 
     :param policy: the policy (``"MultiInputPolicy"``/``"MultiTaskPolicy"``, or a :class:`HiPBMDPPolicy` subclass)
     :param env: the multi-task env (``Discrete`` task_obs), usually restricted to the training split
@@ -70,6 +70,7 @@ class HiPBMDP(DeepMDP):
         "MultiTaskPolicy": MultiTaskPolicy,
     }
     policy: HiPBMDPPolicy
+    policy_base: ClassVar[type[HiPBMDPPolicy]] = HiPBMDPPolicy
 
     def __init__(
         self,
@@ -91,11 +92,6 @@ class HiPBMDP(DeepMDP):
             self.policy_kwargs = {**self.task_kwargs_from_env(), **self.policy_kwargs}
         if _init_setup_model:
             self._setup_model()
-
-    def _setup_model(self) -> None:
-        super()._setup_model()
-        if not isinstance(self.policy, HiPBMDPPolicy):
-            raise ValueError(f"{type(self).__name__} needs a HiPBMDPPolicy (or subclass), got {type(self.policy).__name__}")
 
     def task_kwargs_from_env(self) -> dict[str, Any]:
         """

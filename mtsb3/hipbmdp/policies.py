@@ -1,4 +1,4 @@
-"""HiP-BMDP θ model (spec §B12), its sampling strategies, the contrastive θ loss, and the policy."""
+"""HiP-BMDP θ model (mtrl/agent/hipbmdp.py), its sampling strategies, the contrastive θ loss, and the policy."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def check_theta_strategy(strategy: str) -> str:
 
 def contrastive_theta_loss(theta: th.Tensor, mu: th.Tensor, mu_flipped: th.Tensor) -> th.Tensor:
     """
-    HiP-BMDP's contrastive θ loss (spec §B12): each sample's θ is paired with the batch-reversed θ' (``flip`` along
+    HiP-BMDP's contrastive θ loss (mtrl/agent/hipbmdp.py): each sample's θ is paired with the batch-reversed θ' (``flip`` along
     the batch axis), and the distance between the θs is matched to the distance between the transitions they
     predict, with whole-batch Frobenius norms: ``(‖θ - θ'‖_F - ‖μ - μ'‖_F)²``.
 
@@ -60,8 +60,8 @@ class ThetaModel(nn.Module):
     choice is batched: a batch mixing tasks of several splits gets each task's θ in one pass.
 
     mtrl created the embedding with ``padding_idx=0``, so task 0's θ was frozen at ``f(0)`` and ``"mean"``
-    averaged tasks 1..9 only (spec §B12 ⚠). Task indices here are real tasks from 0: there is no padding row and
-    ``"mean"`` covers every task.
+    averaged tasks 1..9 only (README, "Differences from mtrl and mtenv"). Task indices here are real tasks from 0: there is no
+    padding row and ``"mean"`` covers every task.
 
     :param task_encoder: the embedding + MLP (shared with the policy's task conditioning)
     :param train_tasks: the training task indices, for ``"mean_train"``
@@ -86,7 +86,8 @@ class ThetaModel(nn.Module):
             raise ValueError(f"task_strategies needs one strategy per task ({n_tasks}), got {len(task_strategies)}")
         self.task_encoder = task_encoder
         self.n_tasks, self.output_dim = n_tasks, task_encoder.output_dim
-        self.strategy: ThetaStrategy | None = None if strategy is None else check_theta_strategy(strategy)  # type: ignore[assignment]
+        # type: ignore[assignment]
+        self.strategy: ThetaStrategy | None = None if strategy is None else check_theta_strategy(strategy)
         self.register_buffer("train_tasks", th.tensor(train_tasks, dtype=th.long))
         codes = [THETA_STRATEGIES.index(check_theta_strategy(s)) for s in task_strategies]
         self.register_buffer("task_strategy_codes", th.tensor(codes, dtype=th.long))
@@ -140,8 +141,8 @@ class HiPBMDPPolicy(DeepMDPPolicy):
     :class:`~mtsb3.deepmdp.policies.DeepMDPPolicy` whose task encoder is HiP-BMDP's θ (:class:`ThetaModel`).
 
     θ is concatenated to the encoder features everywhere (mtrl's ``should_concatenate_task_info_with_encoder``,
-    the "task encoder on" path that crashes at mtrl's HEAD, spec §B12 ⚠): the actor and critic see
-    ``[encoder(s), θ]`` with θ **detached** (θ is not trained by the SAC losses, mtrl's ``losses_to_train``), and the
+    the "task encoder on" path that crashes at mtrl's HEAD, README, "Differences from mtrl and mtenv"): the actor and critic
+    see ``[encoder(s), θ]`` with θ **detached** (θ is not trained by the SAC losses, mtrl's ``losses_to_train``), and the
     transition model, reward decoder and pixel decoder work on the latent ``[encoder(s), θ]`` with gradient into θ.
     θ has its own optimizer, ``theta_optimizer``. The critic target keeps a Polyak-averaged copy of θ, like its
     encoder.

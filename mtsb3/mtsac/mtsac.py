@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import defaultdict
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
 from stable_baselines3 import SAC
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples
 from stable_baselines3.common.utils import polyak_update
 
 from mtsb3.common.gradients import GradCombiner, make_grad_combiner
+from mtsb3.common.sac import frozen, per_task_temperatures, record_task_temperatures
 from mtsb3.common.save_util import MultiTaskCheckpointMixin
 from mtsb3.common.task import TASK_KEY, n_tasks_of, per_task_mean, task_indices
 from mtsb3.common.task_encoder import load_task_embeddings
@@ -21,25 +21,13 @@ from mtsb3.mtsac.policies import MlpPolicy, MTSACPolicy, MultiInputPolicy, Multi
 SelfMTSAC = TypeVar("SelfMTSAC", bound="MTSAC")
 
 
-@contextmanager
-def _frozen(params: list[th.nn.Parameter]) -> Iterator[None]:
-    """Run the block with ``params`` as constants of the graph (no gradient is computed for them)."""
-    for param in params:
-        param.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for param in params:
-            param.requires_grad_(True)
-
-
 def _optimizer_params(optimizer: th.optim.Optimizer) -> list[th.nn.Parameter]:
     return [param for group in optimizer.param_groups for param in group["params"]]
 
 
 class MTSAC(MultiTaskCheckpointMixin, SAC):
     """
-    Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, spec §B3; Meta-World
+    Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, mtrl/agent/sac.py; Meta-World
     paper https://arxiv.org/abs/1910.10897; CARE paper https://arxiv.org/abs/2102.06177).
 
     On top of SB3's SAC:
@@ -127,9 +115,9 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
         super()._setup_model()
         if self.disentangled_alpha:
             assert self.log_ent_coef is not None and self.n_tasks is not None
-            # same initial value as SB3's ("auto_0.1" -> 0.1), once per task
-            self.log_ent_coef = self.log_ent_coef.detach().repeat(self.n_tasks).requires_grad_(True)
-            self.ent_coef_optimizer = th.optim.Adam([self.log_ent_coef], lr=self.lr_schedule(1))
+            self.log_ent_coef, self.ent_coef_optimizer = per_task_temperatures(
+                self.log_ent_coef, self.n_tasks, self.lr_schedule(1)
+            )
         self.critic_grad_combiner: GradCombiner | None = None
         self.actor_grad_combiner: GradCombiner | None = None
         if self.grad_method is not None:
@@ -179,88 +167,112 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
             return None
         return task_indices(observations[TASK_KEY], self.n_tasks)
 
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        self.policy.set_training_mode(True)
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        """:return: the optimizers whose learning rate follows ``learning_rate`` (subclasses add theirs)"""
         optimizers = [self.actor.optimizer, self.critic.optimizer]
         if self.ent_coef_optimizer is not None:
-            optimizers += [self.ent_coef_optimizer]
-        self._update_learning_rate(optimizers)
+            optimizers.append(self.ent_coef_optimizer)
+        return optimizers
 
-        critic_params = _optimizer_params(self.critic.optimizer)
-        actor_params = _optimizer_params(self.actor.optimizer)
+    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self._optimizers())
         # detached tensors, read once at the end: no device sync per gradient step
-        ent_coef_losses, ent_coefs, actor_losses, critic_losses = [], [], [], []
-
+        logs: dict[str, list[th.Tensor]] = defaultdict(list)
         for gradient_step in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-            task_idx = self._task_index(replay_data.observations)
-
-            if self.use_sde:
-                self.actor.reset_noise()
-
-            actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
-
-            if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
-                # each sample uses the temperature of its own task (a scalar without disentangled alpha)
-                log_alpha = self.log_ent_coef[task_idx] if self.disentangled_alpha else self.log_ent_coef
-                ent_coef = th.exp(log_alpha.detach())
-                assert isinstance(self.target_entropy, float)
-                # the temperatures are independent per task: no gradient combination for them
-                ent_coef_loss = -(log_alpha * (log_prob + self.target_entropy).detach())
-                ent_coef_losses.append(self._apply_update(self.ent_coef_optimizer, ent_coef_loss))
-            else:
-                ent_coef = self.ent_coef_tensor
-            ent_coefs.append(ent_coef.mean().detach())
-
-            weights = None
-            if self.task_loss_weights:
-                assert self.log_ent_coef is not None and task_idx is not None
-                weights = (self.n_tasks * th.softmax(-self.log_ent_coef.detach(), dim=0))[task_idx]
-
-            with th.no_grad():
-                next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
-                next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
-                next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
-                next_q_values = next_q_values - (ent_coef * next_log_prob).reshape(-1, 1)
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
-
-            current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
-            # per sample: 0.5 * sum over critics of the squared TD error (SB3's loss before the batch mean)
-            critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
-            if weights is not None:
-                critic_loss = critic_loss * weights
-            critic_losses.append(
-                self._apply_update(self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner)
-            )
-
-            # the critic is a constant of the actor loss: skip the critic weight gradients SB3 computes and discards
-            with _frozen(critic_params):
-                q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
-            min_qf_pi, _ = th.min(q_values_pi, dim=1)
-            actor_loss = ent_coef * log_prob - min_qf_pi
-            if weights is not None:
-                actor_loss = actor_loss * weights
-            actor_losses.append(
-                self._apply_update(self.actor.optimizer, actor_loss, task_idx, actor_params, self.actor_grad_combiner)
-            )
-
+            for key, value in self._sac_step(replay_data).items():
+                logs[key].append(value)
             if gradient_step % self.target_update_interval == 0:
-                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
-                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
-
-        self._n_updates += gradient_steps
+                self._update_target_networks()
+            self._n_updates += 1
+            for key, value in self._after_gradient_step(replay_data).items():
+                logs[key].append(value)
 
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/ent_coef", th.stack(ent_coefs).mean().item())
-        self.logger.record("train/actor_loss", th.stack(actor_losses).mean().item())
-        self.logger.record("train/critic_loss", th.stack(critic_losses).mean().item())
-        if ent_coef_losses:
-            self.logger.record("train/ent_coef_loss", th.stack(ent_coef_losses).mean().item())
+        for key, values in logs.items():
+            self.logger.record(f"train/{key}", th.stack(values).mean().item())
         if self.disentangled_alpha:
             assert self.log_ent_coef is not None and self.task_names is not None
-            for name, alpha in zip(self.task_names, th.exp(self.log_ent_coef.detach()).cpu().tolist(), strict=True):
-                self.logger.record(f"train/ent_coef/{name}", alpha)
+            record_task_temperatures(self.logger, self.task_names, self.log_ent_coef)
+
+    def _after_gradient_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
+        """
+        Hook run after each SAC gradient step (and target update), on the same minibatch, with ``_n_updates`` already
+        counting this step: SAC-AE, DeepMDP and HiP-BMDP run their representation updates here.
+
+        :param replay_data: the minibatch of this gradient step
+        :return: detached scalar losses to log as ``train/<name>`` (averaged over the gradient steps)
+        """
+        return {}
+
+    def _update_target_networks(self) -> None:
+        """Polyak-average the target critic (mtrl's ``sac.Agent.update``, step 4); subclasses add their own coefficients."""
+        polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
+
+    def _sac_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
+        """
+        One SAC update on a minibatch: temperature, critic, actor.
+
+        :return: the detached ``ent_coef``, ``critic_loss``, ``actor_loss`` (and ``ent_coef_loss``) of the step
+        """
+        logs: dict[str, th.Tensor] = {}
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        task_idx = self._task_index(replay_data.observations)
+
+        if self.use_sde:
+            self.actor.reset_noise()
+
+        actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
+
+        if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
+            # each sample uses the temperature of its own task (a scalar without disentangled alpha)
+            log_alpha = self.log_ent_coef[task_idx] if self.disentangled_alpha else self.log_ent_coef
+            ent_coef = th.exp(log_alpha.detach())
+            assert isinstance(self.target_entropy, float)
+            # the temperatures are independent per task: no gradient combination for them
+            ent_coef_loss = -(log_alpha * (log_prob + self.target_entropy).detach())
+            logs["ent_coef_loss"] = self._apply_update(self.ent_coef_optimizer, ent_coef_loss)
+        else:
+            ent_coef = self.ent_coef_tensor
+        logs["ent_coef"] = ent_coef.mean().detach()
+
+        weights = None
+        if self.task_loss_weights:
+            assert self.log_ent_coef is not None and task_idx is not None
+            weights = (self.n_tasks * th.softmax(-self.log_ent_coef.detach(), dim=0))[task_idx]
+
+        with th.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
+            next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+            next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+            next_q_values = next_q_values - (ent_coef * next_log_prob).reshape(-1, 1)
+            target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
+        # per sample: 0.5 * sum over critics of the squared TD error (SB3's loss before the batch mean)
+        critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
+        if weights is not None:
+            critic_loss = critic_loss * weights
+        critic_params = _optimizer_params(self.critic.optimizer)
+        logs["critic_loss"] = self._apply_update(
+            self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner
+        )
+
+        # the critic is a constant of the actor loss: skip the critic weight gradients SB3 computes and discards
+        with frozen(critic_params):
+            q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
+        min_qf_pi, _ = th.min(q_values_pi, dim=1)
+        actor_loss = ent_coef * log_prob - min_qf_pi
+        if weights is not None:
+            actor_loss = actor_loss * weights
+        actor_params = _optimizer_params(self.actor.optimizer)
+        logs["actor_loss"] = self._apply_update(
+            self.actor.optimizer, actor_loss, task_idx, actor_params, self.actor_grad_combiner
+        )
+        # (SB3's order of the train/ keys)
+        return {key: logs[key] for key in ("ent_coef", "actor_loss", "critic_loss", "ent_coef_loss") if key in logs}
 
     def learn(
         self: SelfMTSAC,

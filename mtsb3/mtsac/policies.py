@@ -1,7 +1,7 @@
 """
 Multi-task SAC policies: task-conditioned actor and twin critic, optional per-task output heads and task encoder.
 
-Everything is composed through ``policy_kwargs`` (spec §B4 for the mtrl flags they mirror)::
+Everything is composed through ``policy_kwargs`` (mtrl/agent/components/actor.py for the mtrl flags they mirror)::
 
     MTSAC("MultiTaskPolicy", env, policy_kwargs=dict(
         net_arch=[400, 400, 400],
@@ -24,157 +24,27 @@ from typing import Any
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel
-from stable_baselines3.common.preprocessing import get_action_dim, preprocess_obs
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import (
-    TASK_KEY,
-    from_task_blocks,
-    group_by_task,
-    n_tasks_of,
-    task_indices,
-    task_one_hot,
-    to_task_blocks,
-)
+from mtsb3.common.task import n_tasks_of
 from mtsb3.common.task_encoder import TaskEncoder
+from mtsb3.mtsac.conditioning import TaskConditioning, TaskHeads
 
-
-class TaskHeads(nn.Module):
-    """
-    One small MLP per task (and per group, e.g. per Q-network), each sample going through its own task's head.
-
-    The samples are scattered into a padded ``(groups·tasks, slots, in)`` block
-    (:func:`~mtsb3.common.task.to_task_blocks`) and run through a :class:`~mtsb3.common.experts.BatchedMLP` as one
-    batched matmul per layer: the cost is about one head on the whole batch (exactly that with a task-balanced
-    batch), never ``n_tasks`` times it, and there is no loop over tasks.
-    mtrl instead runs every head on every sample and masks (spec §B4), which costs ``n_tasks`` times more.
-
-    :param n_tasks: number of tasks
-    :param in_features: input size
-    :param net_arch: hidden sizes of each head (``[]``: one linear layer per task)
-    :param out_features: output size
-    :param activation_fn: activation between layers
-    :param n_groups: number of independent sets of heads that read a ``(n_groups, batch, in)`` input
-    """
-
-    def __init__(
-        self,
-        n_tasks: int,
-        in_features: int,
-        net_arch: list[int],
-        out_features: int,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        n_groups: int = 1,
-    ):
-        super().__init__()
-        self.n_tasks, self.n_groups, self.out_features = n_tasks, n_groups, out_features
-        self.mlp = BatchedMLP(n_groups * n_tasks, in_features, net_arch, out_features, activation_fn)
-
-    def forward(self, x: th.Tensor, task_idx: th.Tensor) -> th.Tensor:
-        """
-        :param x: ``(batch, in)`` (one group) or ``(n_groups, batch, in)``
-        :param task_idx: ``(batch,)`` long task indices
-        :return: ``(batch, out)`` or ``(n_groups, batch, out)``, matching ``x``
-        """
-        grouped = x.ndim == 3
-        if not grouped:
-            x = x.unsqueeze(0)
-        grouping = group_by_task(task_idx, self.n_tasks)
-        blocks = to_task_blocks(x, grouping, self.n_tasks, dim=1)  # (n_groups, T, slots, in)
-        out = self.mlp(blocks.reshape(self.n_groups * self.n_tasks, grouping.n_slots, -1))
-        out = from_task_blocks(out.reshape(self.n_groups, self.n_tasks, grouping.n_slots, -1), grouping, dim=1)
-        return out if grouped else out.squeeze(0)
-
-
-class TaskConditioning(nn.Module):
-    """
-    Build the input of an actor/critic MLP from the observation: features, then the task encoding and/or one-hot.
-
-    :param observation_space: the observation space
-    :param normalize_images: passed to ``preprocess_obs``
-    :param n_tasks: number of tasks (``None`` when no task index is needed)
-    :param task_encoder: a task encoder shared with the other networks, or ``None``
-    :param concat_task_encoding: concatenate the task encoding to the features
-    :param concat_task_one_hot: concatenate the task one-hot to the features
-    :param condition_features_extractor_on_task: call ``features_extractor(obs, task_encoding)``
-    :param detach_task_encoding: stop the gradient of this network's loss into the task encoder
-    """
-
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        normalize_images: bool,
-        n_tasks: int | None,
-        task_encoder: TaskEncoder | None,
-        concat_task_encoding: bool,
-        concat_task_one_hot: bool,
-        condition_features_extractor_on_task: bool,
-        detach_task_encoding: bool,
-    ):
-        super().__init__()
-        self.observation_space, self.normalize_images, self.n_tasks = observation_space, normalize_images, n_tasks
-        self.task_encoder = task_encoder
-        self.concat_task_encoding = concat_task_encoding and task_encoder is not None
-        self.concat_task_one_hot = concat_task_one_hot
-        self.condition_features_extractor_on_task = condition_features_extractor_on_task and task_encoder is not None
-        self.detach_task_encoding = detach_task_encoding
-
-    def get_constructor_parameters(self) -> dict[str, Any]:
-        """:return: the task-encoder arguments of the actor/critic that built this conditioning, as stored here."""
-        return dict(
-            task_encoder=self.task_encoder,
-            concat_task_encoding=self.concat_task_encoding,
-            concat_task_one_hot=self.concat_task_one_hot,
-            condition_features_extractor_on_task=self.condition_features_extractor_on_task,
-            detach_task_encoding=self.detach_task_encoding,
-        )
-
-    def extra_dim(self) -> int:
-        """:return: how many inputs the conditioning adds to the features."""
-        dim = self.task_encoder.output_dim if self.concat_task_encoding and self.task_encoder is not None else 0
-        return dim + (self.n_tasks or 0) * self.concat_task_one_hot
-
-    def task_index(self, obs: PyTorchObs) -> th.Tensor | None:
-        """:return: the ``(batch,)`` task indices, or ``None`` when the policy does not use task indices."""
-        if self.n_tasks is None:
-            return None
-        assert isinstance(obs, dict)
-        return task_indices(obs[TASK_KEY], self.n_tasks)
-
-    def forward(
-        self, obs: PyTorchObs, features_extractor: BaseFeaturesExtractor, features_grad: bool = True
-    ) -> tuple[th.Tensor, th.Tensor | None]:
-        """
-        :param obs: the raw (not preprocessed) observation batch
-        :param features_extractor: the network's features extractor
-        :param features_grad: whether gradients flow into the features extractor (False for a shared extractor)
-        :return: the MLP input and the task indices (``None`` when not used)
-        """
-        task_idx = self.task_index(obs)
-        encoding = None
-        if self.task_encoder is not None:
-            assert task_idx is not None
-            encoding = self.task_encoder(task_idx)
-            if self.detach_task_encoding:
-                encoding = encoding.detach()
-        preprocessed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
-        with th.set_grad_enabled(features_grad and th.is_grad_enabled()):
-            if self.condition_features_extractor_on_task:
-                features = features_extractor(preprocessed, encoding)
-            else:
-                features = features_extractor(preprocessed)
-        parts = [features]
-        if self.concat_task_encoding:
-            assert encoding is not None
-            parts.append(encoding)
-        if self.concat_task_one_hot:
-            assert task_idx is not None and self.n_tasks is not None
-            parts.append(task_one_hot(task_idx, self.n_tasks))
-        return (th.cat(parts, dim=1) if len(parts) > 1 else features), task_idx
+__all__ = [
+    "MTActor",
+    "MTCritic",
+    "MTSACPolicy",
+    "MlpPolicy",
+    "MultiInputPolicy",
+    "MultiTaskPolicy",
+    "TaskConditioning",
+    "TaskHeads",
+]
 
 
 class MTActor(Actor):
@@ -377,8 +247,8 @@ class MTSACPolicy(SACPolicy):
 
     The task index is read from ``obs["task_obs"]`` (``Discrete``); options that need it raise a ``ValueError`` for
     any other task space. With the default ``CombinedExtractor`` the features already contain the task one-hot, which
-    is what SB3 users expect; mtrl's "MT-SAC" without task encoder gives the networks ``env_obs`` only (spec §B4), which
-    an extractor over ``env_obs`` reproduces.
+    is what SB3 users expect; mtrl's "MT-SAC" without task encoder gives the networks ``env_obs`` only
+    (mtrl/agent/components/actor.py), which an extractor over ``env_obs`` reproduces.
 
     mtrl's third flag, ``should_condition_model_on_task_info``, hands the task to the actor/critic MLP itself; only
     Soft Modularization uses it, and here that network is a features extractor
@@ -494,7 +364,8 @@ class MTSACPolicy(SACPolicy):
             for name, param in self.actor.named_parameters()
             if self.train_task_encoder_with_actor or "task_encoder" not in name
         ]
-        self.actor.optimizer = self.optimizer_class(actor_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        # type: ignore[call-arg]
+        self.actor.optimizer = self.optimizer_class(actor_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)
 
         if self.share_features_extractor:
             self.critic = self.make_critic(features_extractor=self.actor.features_extractor)
@@ -506,7 +377,8 @@ class MTSACPolicy(SACPolicy):
         # the target critic has its own copy of the task encoder, Polyak-averaged with the online one
         self.critic_target = self.make_critic(features_extractor=None, task_encoder=copy.deepcopy(self.task_encoder))
         self.critic_target.load_state_dict(self.critic.state_dict())
-        self.critic.optimizer = self.optimizer_class(critic_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+        # type: ignore[call-arg]
+        self.critic.optimizer = self.optimizer_class(critic_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)
         self.critic_target.set_training_mode(False)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:

@@ -27,7 +27,8 @@ def has_image_obs(observation_space: spaces.Space) -> bool:
 def default_extractor(observation_space: spaces.Space) -> tuple[type[BaseFeaturesExtractor], dict[str, Any]]:
     """
     The SAC-AE family's encoder: mtrl's pixel encoder (50 features, 4 convs of 32 filters) for image observations,
-    and mtrl's ``identity`` encoder (``env_obs`` as is, no task input, spec §B5) for state observations.
+    and mtrl's ``identity`` encoder (``env_obs`` as is, no task input, mtrl/agent/components/encoder.py) for state
+    observations.
     """
     if has_image_obs(observation_space):
         return PixelExtractor, dict(features_dim=50, num_layers=4, num_filters=32)
@@ -47,7 +48,7 @@ class SACAEPolicy(MultiInputPolicy):
     * the actor's conv layers are **tied** to the critic's (the same ``Parameter`` objects, mtrl's
       ``copy_conv_weights_from``) and the actor stops gradients at the conv output: the convs are trained by the
       critic and the representation losses only. The actor's own fc and LayerNorm are trained by the actor loss
-      (mtrl's actor optimizer skipped them, spec §B16.1);
+      (mtrl's actor optimizer skipped them, README, "Differences from mtrl and mtenv");
     * ``decoder``: a :class:`~mtsb3.common.pixel.PixelDecoder` from the critic latent (image observations only);
     * ``encoder_optimizer`` (the critic's encoder, plus a shared task encoder if any) and ``decoder_optimizer``
       (Adam with ``decoder_weight_decay``), separate from the critic optimizer as in mtrl.
@@ -90,7 +91,8 @@ class SACAEPolicy(MultiInputPolicy):
         )
 
     def _make_optimizer(self, params: list[nn.Parameter], lr_schedule: Schedule, **overrides: Any) -> th.optim.Optimizer:
-        return self.optimizer_class(params, lr=lr_schedule(1), **{**self.optimizer_kwargs, **overrides})  # type: ignore[call-arg]
+        # type: ignore[call-arg]
+        return self.optimizer_class(params, lr=lr_schedule(1), **{**self.optimizer_kwargs, **overrides})
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)

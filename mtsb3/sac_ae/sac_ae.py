@@ -1,8 +1,7 @@
-"""SAC-AE: multi-task SAC with a pixel auto-encoder on the critic's encoder (spec §B12)."""
+"""SAC-AE: multi-task SAC with a pixel auto-encoder on the critic's encoder (mtrl/agent/sac_ae.py)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, ClassVar
 
 import torch as th
@@ -47,8 +46,6 @@ class SACAE(MTSAC):
 
     Differences from mtrl, on purpose:
 
-    * the representation update samples its own minibatch (same distribution as the SAC step's), because
-      :meth:`MTSAC.train` does not expose its batch;
     * the actor is updated every step (SB3's SAC), not every ``actor_update_freq = 2`` steps;
     * the target encoder is Polyak-averaged with ``encoder_tau`` (mtrl: 0.05), the Q-networks with ``tau``.
 
@@ -65,6 +62,8 @@ class SACAE(MTSAC):
         "MultiTaskPolicy": MultiTaskPolicy,
     }
     policy: SACAEPolicy
+    #: the policy class this algorithm needs (its policy_kwargs and networks)
+    policy_base: ClassVar[type[SACAEPolicy]] = SACAEPolicy
     #: what the representation update needs: a pixel decoder (SAC-AE) or not (DeepMDP also runs on states)
     requires_pixels: ClassVar[bool] = True
 
@@ -91,8 +90,11 @@ class SACAE(MTSAC):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        if not isinstance(self.policy, SACAEPolicy):
-            raise ValueError(f"{type(self).__name__} needs a SACAEPolicy (or subclass), got {type(self.policy).__name__}")
+        # the one policy-type check of the pixel algorithms (SAC-AE, DeepMDP, HiP-BMDP set their policy_base)
+        if not isinstance(self.policy, self.policy_base):
+            raise ValueError(
+                f"{type(self).__name__} needs a {self.policy_base.__name__} (or subclass), got {type(self.policy).__name__}"
+            )
         if self.requires_pixels and self.policy.decoder is None:
             raise ValueError(
                 f"{type(self).__name__} reconstructs pixels: it needs uint8 (C, H, W) image env_obs and the pixel "
@@ -101,32 +103,22 @@ class SACAE(MTSAC):
             )
 
     # -- training ------------------------------------------------------------------------------------------------------
-    def train(self, gradient_steps: int, batch_size: int = 64) -> None:
-        self._update_learning_rate(list(self.policy.representation_optimizers().values()))
-        logs: dict[str, list[th.Tensor]] = defaultdict(list)
-        for _ in range(gradient_steps):
-            super().train(1, batch_size)  # one SAC step; it counts the update in self._n_updates
-            self._update_target_encoder()
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
-            self.policy.set_training_mode(True)
-            for key, value in self._representation_step(replay_data).items():
-                logs[key].append(value)
-        for key, values in logs.items():
-            self.logger.record(f"train/{key}", th.stack(values).mean().item())
+    def _optimizers(self) -> list[th.optim.Optimizer]:
+        return [*super()._optimizers(), *self.policy.representation_optimizers().values()]
 
-    def _update_target_encoder(self) -> None:
-        """
-        Bring the target encoder's Polyak coefficient from ``tau`` to ``encoder_tau``.
+    def _after_gradient_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
+        # the representation update on the SAC step's minibatch, as mtrl's sac_ae.Agent.update
+        return self._representation_step(replay_data)
 
-        :meth:`MTSAC.train` (called with one gradient step) has just averaged the whole critic with ``tau``:
-        ``t' = (1 - tau) t + tau e``. A second average with ``1 - (1 - encoder_tau) / (1 - tau)`` gives exactly
-        ``(1 - encoder_tau) t + encoder_tau e``.
-        """
-        if self.encoder_tau == self.tau or self.tau >= 1.0:
-            return
-        extra_tau = 1.0 - (1.0 - self.encoder_tau) / (1.0 - self.tau)
-        online = self.critic.features_extractor.parameters()
-        polyak_update(online, self.critic_target.features_extractor.parameters(), extra_tau)
+    def _update_target_networks(self) -> None:
+        """The target critic's Q-networks with ``tau``, its encoder with ``encoder_tau`` (mtrl's ``encoder_tau``)."""
+        # paired by position, as MTSAC's average of the whole critic (the online critic may name a shared module
+        # differently from the target's copy)
+        pairs = list(zip(self.critic.named_parameters(), self.critic_target.parameters(), strict=True))
+        for in_encoder, tau in ((True, self.encoder_tau), (False, self.tau)):
+            chosen = [(p, t) for (name, p), t in pairs if name.startswith("features_extractor.") == in_encoder]
+            polyak_update([p for p, _ in chosen], [t for _, t in chosen], tau)
+        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
     def _representation_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
         """

@@ -31,7 +31,8 @@ class ZooAlgo(NamedTuple):
     requires: tuple[str, ...] = ()
 
 
-#: every named method (spec §B15 and the mtsb3 issues); each has its preset in ``hyperparams/<name>.yml``
+#: every named method (the mtrl docs, Baselines > Metaworld and the mtsb3 issues); each has its preset in
+# ``hyperparams/<name>.yml``
 ZOO_ALGOS: dict[str, ZooAlgo] = {
     "mtsac": ZooAlgo("mtsb3:MTSAC", sample_mtsac_params),
     "mtsac_te": ZooAlgo("mtsb3:MTSAC", sample_mtsac_params),

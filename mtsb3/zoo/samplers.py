@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-#: network sizes the samplers choose from; "mtrl" is the docs recipe (3 x 400, spec §B1.1)
+#: network sizes the samplers choose from; "mtrl" is the docs recipe (3 x 400, mtrl's config/setup/metaworld.yaml)
 NET_ARCHS: dict[str, list[int]] = {
     "small": [64, 64],
     "medium": [256, 256],
@@ -104,7 +104,7 @@ def sample_cagrad_params(trial: optuna.Trial, n_actions: int, n_envs: int, addit
 
 
 def sample_distral_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """Sampler for Distral: the MTSAC core plus the distillation weight ``distral_alpha`` (spec §B11)."""
+    """Sampler for Distral: the MTSAC core plus the distillation weight ``distral_alpha`` (mtrl/agent/distral.py)."""
     params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))
     params["distral_alpha"] = trial.suggest_float("distral_alpha", 0.05, 1.0, log=True)
     return convert_mtsac_params(params)

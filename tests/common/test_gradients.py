@@ -179,7 +179,7 @@ def test_pcgrad_non_conflicting_pair_is_the_mean():
 
 
 def _pcgrad_reference(grads: np.ndarray, orders: np.ndarray) -> np.ndarray:
-    """The reference algorithm (spec §B9) on the full gradient vectors, round by round."""
+    """The reference algorithm (mtrl/agent/pcgrad.py) on the full gradient vectors, round by round."""
     unit = grads / (np.linalg.norm(grads, axis=1, keepdims=True) + 1e-8)
     projected = grads.copy()
     for k in range(orders.shape[1]):
@@ -266,13 +266,16 @@ def test_gradnorm_weights_balance_gradient_norms():
         info = gradnorm.backward(task_losses, [theta])
     weights = gradnorm.weights[0].detach()
     assert weights[0] > 1.5 and weights[1] < 0.5, weights
-    th.testing.assert_close(weights.sum(), th.tensor(2.0))  # renormalised to sum to T (§B16.6 fix)
+    th.testing.assert_close(
+        weights.sum(), th.tensor(2.0)
+    )  # renormalised to sum to T (a fix of mtrl, see README, "Differences from mtrl and mtenv")
     assert info["task_weight_0"] == pytest.approx(float(weights[0]))
 
 
 def test_gradnorm_favours_the_task_that_trains_slower():
     # equal gradient norms at the start; task 1's loss stays at its initial value, task 0's drops (current loss over
-    # the *initial* loss, §B16.6): task 1 has the higher inverse training rate, so its weight must go up
+    # the *initial* loss, README, "Differences from mtrl and mtenv"): task 1 has the higher inverse training rate, so its
+    # weight must go up
     theta = th.nn.Parameter(th.ones(3))
     gradnorm = GradNorm(2, alpha=1.5, lr=0.01, shared_layer=None)
     for step in range(60):

@@ -18,7 +18,7 @@ from mtsb3.common.pixel import (
     [((9, 84, 84), 2, (39, 39)), ((9, 84, 84), 4, (35, 35)), ((9, 84, 84), 6, (31, 31)), ((9, 32, 32), 4, (9, 9))],
 )
 def test_encoder_decoder_shapes(shape, num_layers, conv_hw):
-    # spec §B5: 84x84 input gives 39 / 35 / 31 with 2 / 4 / 6 conv layers
+    # mtrl/agent/components/encoder.py: 84x84 input gives 39 / 35 / 31 with 2 / 4 / 6 conv layers
     assert conv_output_shape(shape, num_layers) == conv_hw
     encoder = PixelEncoder(shape, feature_dim=50, num_layers=num_layers, num_filters=32)
     assert encoder.fc.in_features == 32 * conv_hw[0] * conv_hw[1]

@@ -27,7 +27,8 @@ N_TASKS, OBS_DIM, BATCH = 4, 5, 32
 SPACE = spaces.Dict(env_obs=spaces.Box(-1, 1, (OBS_DIM,)), task_obs=spaces.Discrete(N_TASKS))
 TASK_NAMES = [f"goal_{i}" for i in range(N_TASKS)]
 SMALL_TE = TE = dict(embedding_dim=8, net_arch=[16], output_dim=8)
-# goal_0 -> experts {a, c}, goal_1 -> {a}, goal_2 -> {b}, goal_3 -> {c}; upper case checks §B16.9
+# goal_0 -> experts {a, c}, goal_1 -> {a}, goal_2 -> {b}, goal_3 -> {c}; upper case checks README, "Differences from mtrl and
+# mtenv"
 SMALL_CLUSTERS = {"a": ["GOAL_0", "goal 1"], "b": ["Goal_2"], "c": ["goal_3", "goal_0"]}
 
 # name -> (extractor class, kwargs); small sizes keep the SB3 runs fast
@@ -185,7 +186,8 @@ def test_metaworld_clusters_match_capitalised_descriptions():
     def assigned(task: str) -> set[str]:
         return {clusters[j] for j in mask[names.index(task)].nonzero().flatten().tolist()}
 
-    # "Reach a goal ..." / "Push the puck ...": mtrl's case-sensitive match missed the capitalised verbs (§B16.9)
+    # "Reach a goal ..." / "Push the puck ...": mtrl's case-sensitive match missed the capitalised verbs (see README,
+    # "Differences from mtrl and mtenv")
     assert assigned("reach-v3") == {"action_default", "object_goal"}
     assert assigned("push-v3") == {"action_push", "object_goal", "object_puck"}
     assert assigned("pick-place-v3") == {"action_default", "object_goal", "object_puck"}
@@ -250,7 +252,9 @@ def test_care_attention_detaches_the_task_encoding(detach):
     care(make_obs()).pow(2).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in care.selection.parameters())
     encoder_grads = [p.grad for p in care.task_encoder.parameters()]
-    if detach:  # CARE as intended: the attention trains its MLP, not the task encoder (§B16.2)
+    if (
+        detach
+    ):  # CARE as intended: the attention trains its MLP, not the task encoder (see README, "Differences from mtrl and mtenv")
         assert all(g is None for g in encoder_grads)
     else:
         assert any(g is not None and g.abs().sum() > 0 for g in encoder_grads)
@@ -321,7 +325,8 @@ def _changed(before: dict[str, th.Tensor], module: th.nn.Module) -> dict[str, bo
 
 @pytest.mark.parametrize("name", ["feedforward", "film", "care", "ensemble", "one_to_one", "soft_modularization", "gate"])
 def test_one_sac_update_trains_every_extractor_parameter(name):
-    """§B16.1: mtrl never optimised the actor's FiLM / selection network; here the actor and the critic do."""
+    """README, "Differences from mtrl and mtenv": mtrl never optimised the actor's FiLM / selection network; here the actor and
+    the critic do."""
     model = _model(SAC, name, learning_starts=1000, buffer_size=1000)
     model.learn(64)  # fills the buffer with 4 tasks x 16 steps, no update yet
     extractors = {"actor": model.actor.features_extractor, "critic": model.critic.features_extractor}

@@ -85,8 +85,9 @@ def test_the_kl_term_of_the_objective_matches_the_gaussian_closed_form():
 
 
 def test_log_pi0_is_evaluated_at_the_task_policy_action():
-    # the soft target and the actor loss use log π0(a|s) at the task policy's own sample a (fix of §B16.7), computed
-    # from its pre-tanh value; it equals π0's log-density of the squashed action a itself
+    # the soft target and the actor loss use log π0(a|s) at the task policy's own sample a (a fix of mtrl, see README,
+    # "Differences from mtrl and mtenv"), computed from its pre-tanh value; it equals π0's log-density of the squashed action a
+    # itself
     model = _model()
     obs = _obs(16)
     env_obs, grouping = model.policy.split_obs(obs)
@@ -101,7 +102,8 @@ def test_log_pi0_is_evaluated_at_the_task_policy_action():
 
 
 def test_each_task_policy_trains_on_its_own_task_data_only():
-    # only task 1 is ever run, so only task 1's slices of the stacked networks may change (fix of §B16.7)
+    # only task 1 is ever run, so only task 1's slices of the stacked networks may change (a fix of mtrl, see README,
+    # "Differences from mtrl and mtenv")
     env = make_mt_vec_env(ENV_ID, n_envs=2, seed=0, tasks=[1])
     model = Distral("MultiInputPolicy", env, learning_starts=64, batch_size=32, policy_kwargs=SMALL, seed=0)
     before = {name: p.detach().clone() for name, p in model.policy.named_parameters()}

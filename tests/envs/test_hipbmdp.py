@@ -1,4 +1,4 @@
-"""Tests for the HiP-BMDP dm_control families (:mod:`mtgym.envs.hipbmdp`, spec §A5)."""
+"""Tests for the HiP-BMDP dm_control families (:mod:`mtgym.envs.hipbmdp`, mtenv/envs/hipbmdp/env.py)."""
 
 import os
 import subprocess
@@ -55,7 +55,7 @@ def _left_foot(physics):
     return physics.named.model.geom_size["left_foot", 1]
 
 
-# Spec §A5, written out independently of the implementation's tables: (reader, {task index: value}).
+# mtenv/envs/hipbmdp/env.py, written out independently of the implementation's tables: (reader, {task index: value}).
 SPEC_VALUES = {
     FINGER: (_finger_radius, [0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25]),
     CHEETAH: (_torso_half_length, [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4]),

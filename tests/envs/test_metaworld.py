@@ -15,7 +15,7 @@ import mtgym  # noqa: F401
 from mtgym.envs.metaworld import N_GOALS, MetaWorldMTEnv, task_goal_seeds
 from mtsb3.common.env_util import make_mt_vec_env
 
-# the mtrl/mtenv MT10 order (spec §A4), with Meta-World v3 names
+# the mtrl/mtenv MT10 order (mtenv/envs/metaworld/env.py), with Meta-World v3 names
 MTRL_MT10 = [
     "reach",
     "push",
@@ -201,7 +201,7 @@ def test_mt1_goal_is_visible_and_task_name_selects_the_task():
     assert env.unwrapped.task_names == ["pick-place-v3"] and env.observation_space["task_obs"] == gym.spaces.Discrete(1)
     obs, _ = env.reset(seed=0)
     goal = obs["env_obs"][GOAL]
-    assert np.abs(goal).min() > 0  # the reference's ML1-based MT1 zeroed these (spec §B16.12)
+    assert np.abs(goal).min() > 0  # the reference's ML1-based MT1 zeroed these (README, "Differences from mtrl and mtenv")
     np.testing.assert_allclose(goal, env.unwrapped.goal[-3:], rtol=1e-6)
     space = env.observation_space["env_obs"]  # a single task declares its exact goal bounds
     assert np.all(np.isfinite(space.low[GOAL])) and space.contains(obs["env_obs"])
@@ -217,7 +217,7 @@ def test_reward_normalisation_divides_by_running_std_and_can_be_turned_off():
 
     normalised, raw = rewards(), rewards(normalize_reward=False)
     mean, var, expected = 0.0, 1.0, []
-    for r in raw:  # spec §A4: EMA with alpha 0.001, mean 0 / var 1 at the start, mean not subtracted
+    for r in raw:  # mtenv's NormalizedEnvWrapper: EMA with alpha 0.001, mean 0 / var 1 at the start, mean not subtracted
         mean = 0.999 * mean + 0.001 * r
         var = 0.999 * var + 0.001 * (r - mean) ** 2
         expected.append(r / (np.sqrt(var) + 1e-8))

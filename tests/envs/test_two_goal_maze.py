@@ -36,7 +36,7 @@ def test_spaces_and_registration(env):
     assert env.spec.max_episode_steps == 200
     assert env.spec.kwargs == {"size_x": 3, "size_y": 3, "task_seed": 169}
     assert env.action_space == spaces.Discrete(3)
-    # the reference declared Discrete(1) while emitting [g] (spec §B16.12)
+    # the reference declared Discrete(1) while emitting [g] (README, "Differences from mtrl and mtenv")
     assert env.observation_space["task_obs"] == spaces.Discrete(2)
     env_obs_space = env.observation_space["env_obs"]
     assert env_obs_space.shape == (4,) and env_obs_space.dtype == np.float32

@@ -4,7 +4,8 @@ MTSAC learning checks.
 * CI: MT-PointGoal-v0 (4 goals hidden from ``env_obs``, so the policy must use the task; 30-step episodes). Standing
   still scores -30 per episode, a random policy about -31, the optimum about -5.5. After 4000 steps every config scores
   between -15 and -12 on the seeds tried (0-3), so the asserted -20 has a wide margin.
-* ``-m expensive``: MT-MetaWorld-MT10-v0 (mtrl protocol), 100k steps with the mtrl MT10 recipe (spec §B15).
+* ``-m expensive``: MT-MetaWorld-MT10-v0 (mtrl protocol), 100k steps with the mtrl MT10 recipe (the mtrl docs, Baselines >
+  Metaworld).
 """
 
 from __future__ import annotations

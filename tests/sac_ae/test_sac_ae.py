@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch as th
-from stable_baselines3.common.utils import polyak_update
 
 from mtsb3 import SACAE
 from mtsb3.common.pixel import PixelDecoder, PixelExtractor
@@ -68,12 +67,17 @@ def test_encoder_tau():
     with th.no_grad():
         for p in target.parameters():
             p.normal_()
+        for p in model.critic_target.q_networks.parameters():
+            p.normal_()
     t0 = [p.detach().clone() for p in target.parameters()]
     e = [p.detach().clone() for p in online.parameters()]
-    polyak_update(model.critic.parameters(), model.critic_target.parameters(), model.tau)  # what MTSAC does
-    model._update_target_encoder()
+    q0 = [p.detach().clone() for p in model.critic_target.q_networks.parameters()]
+    q = [p.detach().clone() for p in model.critic.q_networks.parameters()]
+    model._update_target_networks()
     for t_before, e_value, t_after in zip(t0, e, target.parameters(), strict=True):
         th.testing.assert_close(t_after, 0.95 * t_before + 0.05 * e_value)
+    for t_before, q_value, t_after in zip(q0, q, model.critic_target.q_networks.parameters(), strict=True):
+        th.testing.assert_close(t_after, 0.99 * t_before + 0.01 * q_value)
 
 
 def test_reconstruction_loss_closed_form():

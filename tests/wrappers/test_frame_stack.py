@@ -15,7 +15,7 @@ def test_space_keeps_inner_bounds_and_dtype():
     space = env.observation_space
     assert space.shape == (9, 4, 5)
     assert space.dtype == np.uint8
-    # the reference declared [0, 1] for uint8 frames (spec §B16.12)
+    # the reference declared [0, 1] for uint8 frames (README, "Differences from mtrl and mtenv")
     assert (space.low == 0).all() and (space.high == 255).all()
 
 

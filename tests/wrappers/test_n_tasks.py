@@ -30,7 +30,8 @@ def test_samples_only_from_cached_set(n_tasks):
 
 @pytest.mark.parametrize("n_tasks", [1, 10, 100])
 def test_validate_mtenv_contract(n_tasks):
-    # spec §A11, on the Gymnasium API: seed, seed_task, then 10 x (reset_task_state, reset, 3 steps)
+    # mtenv tests/utils/utils.py, validate_mtenv, on the Gymnasium API: seed, seed_task, then 10 x (reset_task_state, reset, 3
+    # steps)
     for env_id in ("MT-Bandit-v0", "MT-CartPole-v0"):
         env = NTasks(gym.make(env_id), n_tasks=n_tasks)
         env.action_space.seed(5)

@@ -1,4 +1,4 @@
-"""Tests for :class:`mtgym.wrappers.NormalizeReward` (the spec §A4 EMA)."""
+"""Tests for :class:`mtgym.wrappers.NormalizeReward` (the EMA of mtenv's NormalizedEnvWrapper, mtenv/envs/metaworld/env.py)."""
 
 import gymnasium as gym
 import numpy as np
@@ -10,7 +10,8 @@ from ._stubs import RewardSequenceEnv
 
 
 def reference_ema(rewards, alpha, epsilon):
-    """The spec §A4 recurrence, written out independently of the wrapper."""
+    """The recurrence of mtenv's NormalizedEnvWrapper (mtenv/envs/metaworld/env.py), written out independently of the
+    wrapper."""
     mean, var, out = 0.0, 1.0, []
     for r in rewards:
         mean = (1 - alpha) * mean + alpha * r

@@ -24,7 +24,7 @@ def lags(env, n_steps=N_STEPS, seed=0):
 
 
 def test_constructs_and_keeps_space():
-    # the reference's constructor could not even be called (spec §B16.12)
+    # the reference's constructor could not even be called (README, "Differences from mtrl and mtenv")
     inner = CounterImageEnv()
     env = StickyObservation(inner, sticky_probability=0.1, last_k=1)
     assert env.observation_space == inner.observation_space

@@ -1,4 +1,4 @@
-"""Acrobot whose link lengths, masses and torque direction vary with the task (spec §A6)."""
+"""Acrobot whose link lengths, masses and torque direction vary with the task (mtenv/envs/control/)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class MTAcrobot(PhysicsTaskEnv):
 
     ## Observation Space
     ``env_obs``: ``[cos θ1, sin θ1, cos θ2, sin θ2, θ̇1, θ̇2]``. ``task_obs``: ``Box(-1, 1, (7,))``, equal to μ. The
-    reference declared a 5-D task space for its 7-D task vector (spec §B16.12); here the space matches the vector.
+    reference declared a 5-D task space for its 7-D task vector (README, "Differences from mtrl and mtenv"); here the space
+    matches the vector.
 
     ## Rewards
     -1 per step, 0 at the terminal step.
@@ -49,7 +50,7 @@ class MTAcrobot(PhysicsTaskEnv):
     link_moi = 1.0
 
     def __init__(self, task_state: Any = None):
-        # The reference clips velocities to ±5π and ±11π (spec §A6) but declared ±4π/±9π bounds; we clip to the
+        # The reference clips velocities to ±5π and ±11π (mtenv/envs/control/) but declared ±4π/±9π bounds; we clip to the
         # declared bounds so that observations always lie inside the observation space.
         high = np.array([1.0, 1.0, 1.0, 1.0, self.max_vel_1, self.max_vel_2], dtype=np.float32)
         super().__init__(spaces.Discrete(3), spaces.Box(-high, high, dtype=np.float32), 7, task_state)

@@ -1,4 +1,4 @@
-"""Cart-pole whose gravity, masses, pole length and force vary with the task (spec §A6)."""
+"""Cart-pole whose gravity, masses, pole length and force vary with the task (mtenv/envs/control/)."""
 
 from __future__ import annotations
 

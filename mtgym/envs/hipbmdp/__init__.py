@@ -1,6 +1,6 @@
 """
-HiP-BMDP multi-task envs on the DeepMind Control suite (spec §A5): four families, each with ten XML variants of one
-physical parameter, generated at run time from the model XML of the installed dm_control.
+HiP-BMDP multi-task envs on the DeepMind Control suite (mtenv/envs/hipbmdp/env.py): four families, each with ten XML variants
+of one physical parameter, generated at run time from the model XML of the installed dm_control.
 
 Importing this package sets ``MUJOCO_GL=egl`` when it is unset and no display is present, so pixel observations
 render headless. This must happen before dm_control or mujoco pick their GL backend, i.e. before they are first

@@ -1,4 +1,5 @@
-"""The four HiP-BMDP multi-task families (spec §A5): ten dm_control XML variants each, one lazily built env per task."""
+"""The four HiP-BMDP multi-task families (mtenv/envs/hipbmdp/env.py): ten dm_control XML variants each, one lazily built env
+per task."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from mtgym.wrappers.frame_stack import FrameStack
 from mtgym.wrappers.multi_env import MultiEnvWrapper
 from mtgym.wrappers.sticky_observation import StickyObservation
 
-#: mtrl's ``sticky_observation_cfg`` defaults for these envs (spec §A5); ``should_use`` is off by default.
+#: mtrl's ``sticky_observation_cfg`` defaults for these envs (mtenv/envs/hipbmdp/env.py); ``should_use`` is off by default.
 STICKY_OBSERVATION_DEFAULTS: dict[str, Any] = {"should_use": False, "sticky_probability": 0.1, "last_k": 1}
 
 
@@ -155,7 +156,7 @@ class HiPBMDPEnv(MultiEnvWrapper):
 
     @property
     def task_parameters(self) -> list[float]:
-        """The varied physical value of each task (spec §A5), in task order."""
+        """The varied physical value of each task (mtenv/envs/hipbmdp/env.py), in task order."""
         return list(self.variant.values)
 
     @property
@@ -179,7 +180,7 @@ _COMMON_DOC = """
 
     * Pixels (default): ``env_obs`` is ``Box(0, 255, (3 * frame_stack, height, width), uint8)``: ``frame_stack``
       RGB frames from camera 0, channels first, oldest first; ``(9, 84, 84)`` by default. The reference declared the
-      bounds ``[0, 1]`` with a ``uint8`` dtype (spec §B16); we declare the true ``[0, 255]``.
+      bounds ``[0, 1]`` with a ``uint8`` dtype (README, "Differences from mtrl and mtenv"); we declare the true ``[0, 255]``.
     * ``from_pixels=False``: ``env_obs`` is the suite's observation dict flattened to ``float32``.
 
     ## Rewards

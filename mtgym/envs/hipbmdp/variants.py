@@ -1,5 +1,6 @@
 """
-The four HiP-BMDP task families: which element of the dm_control suite XML varies, and its ten values (spec §A5).
+The four HiP-BMDP task families: which element of the dm_control suite XML varies, and its ten values
+(mtenv/envs/hipbmdp/env.py).
 
 The reference (mtenv's vendored ``local_dm_control_suite``) ships ten edited XML files per family,
 ``{domain}_{family}_{1..10}.xml``. We generate the same edits at run time from the XML that ships with the installed

@@ -50,8 +50,8 @@ class MetaWorldMTEnv(MultiEnvWrapper):
 
     ## Rewards
     ``reward_function_version="v1"`` is the original reward, ``"v2"`` Meta-World+'s 0-10 reward. With
-    ``normalize_reward=True`` each task env divides its rewards by their running std (spec §A4, alpha = 0.001, mean not
-    subtracted), with statistics per task env.
+    ``normalize_reward=True`` each task env divides its rewards by their running std (mtenv/envs/metaworld/env.py, alpha =
+    0.001, mean not subtracted), with statistics per task env.
 
     ## Episode End
     Meta-World tasks never terminate. Episodes are truncated by the registered time limit.
@@ -59,8 +59,8 @@ class MetaWorldMTEnv(MultiEnvWrapper):
     ## Version History
     * v0 (mtrl protocol): one fixed goal per task, 150 steps, v1 reward, reward normalisation on. Differences from
       mtenv: Meta-World v3 physics and tasks (``*-v3``, 39-d obs); per-task seeds; MT1 shows the goal (the reference
-      built ``ML1`` for MT1, which hides it: spec §B16.12); the default initial task is 0 (the reference used 1);
-      MT50 is in Meta-World v3's order.
+      built ``ML1`` for MT1, which hides it: README, "Differences from mtrl and mtenv"); the default initial task is 0 (the
+      reference used 1); MT50 is in Meta-World v3's order.
     * v1 (Meta-World+ protocol): a goal drawn from the 50 at every reset, 500 steps, v2 reward, no normalisation.
 
     :param benchmark: ``"MT1"``, ``"MT10"``, ``"MT25"`` or ``"MT50"``

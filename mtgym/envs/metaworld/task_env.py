@@ -128,7 +128,7 @@ def make_task_env(
     :param goal_mode: ``"fixed"`` or ``"resample"``
     :param fixed_goal_index: the goal kept under ``goal_mode="fixed"``
     :param reward_function_version: ``"v1"`` (original) or ``"v2"`` (Meta-World+)
-    :param normalize_reward: divide rewards by their running std (spec §A4)
+    :param normalize_reward: divide rewards by their running std (mtenv/envs/metaworld/env.py)
     :param render_mode: ``None``, ``"human"``, ``"rgb_array"`` or ``"depth_array"`` (Meta-World's own modes)
     :param camera_name: a Meta-World camera (e.g. ``"corner"``); ``None`` uses the default free camera
     :param width: render width

@@ -1,4 +1,5 @@
-"""``MT-TwoGoalMaze-v0``: find the box whose colour is written on the west wall (mtenv's MPTE maze, spec §A8)."""
+"""``MT-TwoGoalMaze-v0``: find the box whose colour is written on the west wall (mtenv's MPTE maze,
+mtenv/envs/mpte/two_goal_maze_env.py)."""
 
 from __future__ import annotations
 
@@ -205,7 +206,8 @@ class MTTwoGoalMazeEnv(EnvToMTEnv[int]):
     :class:`TwoGoalMazeEnv` as a multi-task env: the task is the goal box, 0 (blue) or 1 (red).
 
     The task state and ``task_obs`` are the goal index and the task space is ``Discrete(2)`` (the reference declared
-    ``Discrete(1)`` while emitting ``[g]``, spec §B16.12). With ``empty_mu`` the task observation is always 0.
+    ``Discrete(1)`` while emitting ``[g]``, README, "Differences from mtrl and mtenv"). With ``empty_mu`` the task observation
+    is always 0.
 
     **Every reset draws a new goal** with the task RNG (the reference's behaviour: the agent has to read the goal from
     the west wall), unless ``options["task_state"]`` fixes it for that episode. With

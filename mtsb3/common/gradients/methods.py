@@ -44,14 +44,14 @@ def pcgrad_coefficients(gram: np.ndarray, present: np.ndarray, orders: np.ndarra
     PCGrad in the coefficient space of the task gradients.
 
     Every projected gradient stays a linear combination ``g'_t = sum_m C[t, m] g_m`` of the original ones, and
-    ``g'_t . g_j = (C @ K)[t, j]`` with the Gram matrix ``K``, so the sequential projections (spec §B9, step 4) run on
-    ``T x T`` arrays only: in round ``k`` every task ``t`` is projected (all at once) off the *original* normalised
-    gradient of task ``orders[t, k]`` if they conflict.
+    ``g'_t . g_j = (C @ K)[t, j]`` with the Gram matrix ``K``, so the sequential projections (mtrl/agent/grad_manipulation.py,
+    the projection loop) run on ``T x T`` arrays only: in round ``k`` every task ``t`` is projected (all at once) off the
+    *original* normalised gradient of task ``orders[t, k]`` if they conflict.
 
     :param gram: ``(T, T)`` Gram matrix ``G @ G.T``
     :param present: ``(T,)`` bool mask; missing tasks neither project nor are projected off, nor count in the mean
     :param orders: ``(T, T-1)`` projection orders (:func:`pcgrad_orders`)
-    :param reduction: ``"mean"`` (the reference, §B9.5) or ``"sum"`` (the paper) over the present tasks
+    :param reduction: ``"mean"`` (the reference, mtrl/agent/pcgrad.py) or ``"sum"`` (the paper) over the present tasks
     :return: ``(T,)`` coefficients ``beta``: the PCGrad gradient is ``beta @ G``
     """
     n_tasks = gram.shape[0]
@@ -76,8 +76,8 @@ class PCGrad(GradCombiner):
 
     Each task gradient is projected onto the normal plane of every other task gradient it conflicts with
     (negative dot product), in a random order per task drawn from the seeded generator, against the *original*
-    normalised gradients, all tasks at once per round (as the reference, spec §B9). The result is the **mean** of the
-    projected gradients over the tasks present in the batch (``reduction="mean"``, the reference's choice: it keeps
+    normalised gradients, all tasks at once per round (as the reference, mtrl/agent/pcgrad.py). The result is the **mean** of
+    the projected gradients over the tasks present in the batch (``reduction="mean"``, the reference's choice: it keeps
     the step size of a mean loss, so the learning rate of plain MTSAC carries over); the paper sums them
     (``reduction="sum"``).
 
@@ -208,9 +208,9 @@ class GradNorm(GradCombiner):
     inverse training rate; the target ``mean(G) r_t^alpha`` is a constant (paper, eq. 2). ``w`` is then clipped
     positive and **renormalised to sum to T**.
 
-    Fixes of the reference (spec §B16.6): the loss ratio uses the current loss and the *initial* loss ``L_t(0)`` (the
-    reference divides by the previous update's loss), and ``w`` is really renormalised (the reference's renormalised
-    copy is discarded). ``L_t(0)`` is each task's loss the first time that task is present.
+    Fixes of the reference (README, "Differences from mtrl and mtenv"): the loss ratio uses the current loss and the *initial*
+    loss ``L_t(0)`` (the reference divides by the previous update's loss), and ``w`` is really renormalised (the reference's
+    renormalised copy is discarded). ``L_t(0)`` is each task's loss the first time that task is present.
 
     Because ``G_t = w_t ||grad_W L_t||``, ``d L_grad / d w_t = sign(G_t - target_t) ||grad_W L_t||`` in closed form.
     With the per-sample path (see :class:`GradCombiner`) one backward gives every task gradient, hence the norms and
@@ -299,7 +299,8 @@ class GradNorm(GradCombiner):
             losses = task_losses.detach()
             new = present & th.isnan(initial)
             initial[new] = losses[new]
-            # relative inverse training rate r_t from L_t / L_t(0) (fix of §B16.6: initial loss, not the previous one)
+            # relative inverse training rate r_t from L_t / L_t(0): the initial loss, not the previous one (a fix of mtrl:
+            # README, "Differences from mtrl and mtenv")
             valid = present & (losses > 0) & (initial > 0)
             ratio = th.where(valid, losses / th.where(valid, initial, th.ones_like(initial)), th.ones_like(losses))
             inverse_rate = ratio / ratio[present].mean()
@@ -313,7 +314,8 @@ class GradNorm(GradCombiner):
         with th.no_grad():
             weights[~present] = before[~present]  # no step for a missing task (Adam's momentum would still move it)
             weights.clamp_(min=1e-4)
-            weights.mul_(self.n_tasks / weights.sum())  # renormalise to sum to T (fix of §B16.6)
+            # renormalise to sum to T (a fix of mtrl: README, "Differences from mtrl and mtenv")
+            weights.mul_(self.n_tasks / weights.sum())
         info = {"gradnorm_loss": float(gradnorm_loss)}
         info.update({f"task_weight_{t}": float(w) for t, w in enumerate(weights.detach().cpu().tolist())})
         return info
