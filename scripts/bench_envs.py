@@ -158,7 +158,7 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
     MT10 env-steps/s, mtgym over raw Meta-World, both ``SyncVectorEnv`` with same-step autoreset (Meta-World's
     default), so every ``step`` call is one transition per sub-env on both sides. Two pairings:
 
-    * ``v1``: ``MT-MetaWorld-MT10-v1`` against raw ``Meta-World/MT10`` at its defaults: the same protocol (goal
+    * ``v1``: ``MT-MetaWorldPlus-MT10-v0`` against raw ``Meta-World/MT10`` at its defaults: the same protocol (goal
       resampled per reset, 500 steps, v2 reward). This is the headline ratio.
     * ``v0``: ``MT-MetaWorld-MT10-v0`` (fixed goals, 150 steps, v1 reward, reward normalisation) against raw with
       ``max_episode_steps=150, reward_function_version="v1"``, whose sub-env ``i`` is given our fixed goal of task
@@ -186,7 +186,7 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
     single, results["build_mt10_v0_single_s"] = timed(lambda: gym.make("MT-MetaWorld-MT10-v0"))
     single.close()
     pairs = {
-        "v1": (lambda: make_ours("MT-MetaWorld-MT10-v1"), make_raw, 500),
+        "v1": (lambda: make_ours("MT-MetaWorldPlus-MT10-v0"), make_raw, 500),
         "v0": (
             lambda: make_ours("MT-MetaWorld-MT10-v0"),
             lambda: make_raw(max_episode_steps=150, reward_function_version="v1"),
