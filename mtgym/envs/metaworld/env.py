@@ -184,6 +184,11 @@ class MetaWorldMTEnv(MultiEnvWrapper):
         return self.active_env.get_wrapper_attr("goal_index")
 
     @property
+    def n_goals(self) -> int:
+        """Number of goal variants of the active task (Meta-World's 50)."""
+        return len(self.active_env.get_wrapper_attr("goals"))
+
+    @property
     def goal(self) -> np.ndarray:
         """The active task's current goal vector (Meta-World's ``rand_vec``)."""
         return self.active_env.get_wrapper_attr("goal")
