@@ -47,16 +47,19 @@ def _register_metaworld() -> None:
     _register("MT-MetaWorld-MT1-v0", entry_point, 150, benchmark="MT1", task_name="pick-place-v3", **mtrl)
     for benchmark in ("MT10", "MT50"):
         _register(f"MT-MetaWorld-{benchmark}-v0", entry_point, 150, benchmark=benchmark, **mtrl)
-    # Meta-World+ protocol: a goal drawn at every reset, Meta-World's 500 steps, v2 reward, no normalisation
+    # Meta-World+ protocol, under its own name (a second protocol, not a newer version of the mtrl one): the goal set
+    # and per-reset goal draws of gym.make_vec("Meta-World/MT10", seed=...), 500 steps, v2 reward, no normalisation
     for benchmark in ("MT10", "MT25", "MT50"):
         _register(
-            f"MT-MetaWorld-{benchmark}-v1",
+            f"MT-MetaWorldPlus-{benchmark}-v0",
             entry_point,
             500,
             benchmark=benchmark,
             goal_mode="resample",
+            goal_set="benchmark",
             reward_function_version="v2",
             normalize_reward=False,
+            vector_index=0,  # the vector entry point sets it per sub-env (see MetaWorldMTEnv, "Seeding")
         )
 
 

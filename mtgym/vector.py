@@ -8,6 +8,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from mtgym.wrappers.flatten_task_observation import FlattenTaskObservation
+
 
 def count_tasks(env_id: str, env_kwargs: dict[str, Any] | None = None) -> int | None:
     """
@@ -57,22 +59,42 @@ def task_env_fns(
     if not tasks or any(not 0 <= t < n_tasks for t in tasks):
         raise ValueError(f"Invalid tasks {tasks} for {env_id}: expected a non-empty list of indices in [0, {n_tasks - 1}]")
     num_envs = len(tasks) if num_envs is None else num_envs
+    # an env registered with a ``vector_index`` kwarg (the Meta-World+ ids) is told its place, to undo seed + i
+    indexed = "vector_index" in gym.spec(env_id).kwargs
     return [
-        functools.partial(_make_task_env, env_id, {**env_kwargs, "initial_task_state": tasks[i % len(tasks)]}, tuple(wrappers))
+        functools.partial(
+            _make_task_env,
+            env_id,
+            {**env_kwargs, "initial_task_state": tasks[i % len(tasks)], **({"vector_index": i} if indexed else {})},
+            tuple(wrappers),
+        )
         for i in range(num_envs)
     ]
 
 
 def make_task_vector_env(
     env_id: str,
-    num_envs: int = 1,
-    vector_strategy: str = "sync",
+    num_envs: int | None = None,
+    vector_strategy: str | None = None,
     tasks: Sequence[int] | None = None,
+    *,
+    seed: int | None = None,
+    use_one_hot: bool = False,
+    terminate_on_success: bool | None = None,
+    autoreset_mode: gym.vector.AutoresetMode | str | None = None,
+    vectorization_mode: str | None = None,
     **env_kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """
     The ``vector_entry_point`` of every mtgym id: ``gym.make_vec(id, num_envs=N)`` gives sub-env ``i`` the task
-    ``i mod n_tasks``.
+    ``i mod n_tasks``, and ``gym.make_vec(id)`` one sub-env per task.
+
+    It takes the arguments of Meta-World's own ``gym.make_vec("Meta-World/MT10", ...)`` (``seed``, ``use_one_hot``,
+    ``terminate_on_success``, ``vector_strategy``, ``autoreset_mode``; ``reward_function_version`` and
+    ``max_episode_steps`` go to each sub-env like any env kwarg). Gymnasium's ``make_vec`` passes ``num_envs=1``
+    when none is given, so ``num_envs=1`` means one sub-env per task (Meta-World ignores ``num_envs`` altogether);
+    ``tasks=[i]`` gives a single sub-env. ``gym.make_vec(id, vectorization_mode="sync")`` bypasses this entry point
+    (Gymnasium then makes ``num_envs`` copies of one task): choose the strategy with ``vector_strategy``.
 
     Example::
 
@@ -82,12 +104,31 @@ def make_task_vector_env(
         [0, 1, 2]
 
     :param env_id: bound by the registration
-    :param num_envs: number of sub-envs
-    :param vector_strategy: ``"sync"`` (:class:`~gymnasium.vector.SyncVectorEnv`) or ``"async"``
+    :param num_envs: number of sub-envs; ``None`` or 1: one per task (one, for an env without a finite task set)
+    :param vector_strategy: ``"sync"`` (:class:`~gymnasium.vector.SyncVectorEnv`, the default) or ``"async"``
     :param tasks: task indices to cycle through; ``None`` means all tasks
+    :param seed: passed to each sub-env (Meta-World ids: the benchmark seed, see
+        :class:`~mtgym.envs.metaworld.env.MetaWorldMTEnv`)
+    :param use_one_hot: flatten each observation into ``env_obs`` followed by the one-hot task
+        (:class:`~mtgym.wrappers.FlattenTaskObservation`), as Meta-World's ``OneHotWrapper``
+    :param terminate_on_success: passed to each sub-env when given (Meta-World ids)
+    :param autoreset_mode: the vector env's autoreset mode (Gymnasium's default when ``None``; Meta-World's vector
+        envs use ``"SameStep"``)
+    :param vectorization_mode: another name for ``vector_strategy`` (Gymnasium's)
     :param env_kwargs: passed to each sub-env's ``gym.make``
     """
+    if vectorization_mode is not None and vector_strategy is not None and vectorization_mode != vector_strategy:
+        raise ValueError(f"vector_strategy={vector_strategy!r} and vectorization_mode={vectorization_mode!r} disagree")
+    vector_strategy = vector_strategy or vectorization_mode or "sync"
     vector_cls = {"sync": gym.vector.SyncVectorEnv, "async": gym.vector.AsyncVectorEnv}.get(vector_strategy)
     if vector_cls is None:
         raise ValueError(f"Unknown vector_strategy {vector_strategy!r}: expected 'sync' or 'async'")
-    return vector_cls(task_env_fns(env_id, num_envs, env_kwargs, tasks))
+    if seed is not None:
+        env_kwargs["seed"] = seed
+    if terminate_on_success is not None:
+        env_kwargs["terminate_on_success"] = terminate_on_success
+    if num_envs == 1 and count_tasks(env_id, env_kwargs) is not None:
+        num_envs = None
+    wrappers = (FlattenTaskObservation,) if use_one_hot else ()
+    vector_kwargs = {} if autoreset_mode is None else {"autoreset_mode": gym.vector.AutoresetMode(autoreset_mode)}
+    return vector_cls(task_env_fns(env_id, num_envs, env_kwargs, tasks, wrappers), **vector_kwargs)

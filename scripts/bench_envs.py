@@ -158,13 +158,12 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
     MT10 env-steps/s, mtgym over raw Meta-World, both ``SyncVectorEnv`` with same-step autoreset (Meta-World's
     default), so every ``step`` call is one transition per sub-env on both sides. Two pairings:
 
-    * ``v1``: ``MT-MetaWorld-MT10-v1`` against raw ``Meta-World/MT10`` at its defaults: the same protocol (goal
-      resampled per reset, 500 steps, v2 reward). This is the headline ratio.
+    * ``plus``: ``MT-MetaWorldPlus-MT10-v0`` against raw ``Meta-World/MT10`` at its defaults, both with seed 0: the same
+      protocol, goal set and goal draws, hence the same simulation (checked). This is the headline ratio.
     * ``v0``: ``MT-MetaWorld-MT10-v0`` (fixed goals, 150 steps, v1 reward, reward normalisation) against raw with
       ``max_episode_steps=150, reward_function_version="v1"``, whose sub-env ``i`` is given our fixed goal of task
       ``i`` as its only task. Both sides then simulate exactly the same states (checked), so this ratio isolates the
-      cost of our layers. Under ``v1`` the two sides draw different goals, and the MuJoCo cost of a step depends on
-      the object and goal layout (contacts), which adds a few percent of real but unrelated variation.
+      cost of our layers.
 
     Both sides run ``episodes`` whole episodes in alternating ``chunk``-step chunks (:func:`paired_vector_throughput`);
     the headline is the median over chunk pairs of the throughput ratio. On a loaded machine that ratio still moves
@@ -186,7 +185,7 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
     single, results["build_mt10_v0_single_s"] = timed(lambda: gym.make("MT-MetaWorld-MT10-v0"))
     single.close()
     pairs = {
-        "v1": (lambda: make_ours("MT-MetaWorld-MT10-v1"), make_raw, 500),
+        "plus": (lambda: make_ours("MT-MetaWorldPlus-MT10-v0"), make_raw, 500),
         "v0": (
             lambda: make_ours("MT-MetaWorld-MT10-v0"),
             lambda: make_raw(max_episode_steps=150, reward_function_version="v1"),
@@ -201,8 +200,7 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
             _give_raw_our_fixed_goals(ours, raw)
         ours_obs, _ = ours.reset(seed=0)
         raw_obs, _ = raw.reset(seed=0)
-        if tag == "v0":
-            np.testing.assert_allclose(ours_obs["env_obs"], raw_obs, rtol=1e-6, atol=1e-6)  # the same simulation
+        np.testing.assert_allclose(ours_obs["env_obs"], raw_obs, rtol=1e-6, atol=1e-6)  # the same simulation
         paired = paired_vector_throughput(ours, raw, horizon * episodes, chunk)
         if tag == "v0":
             # The cost of the layers alone, physics stubbed out: noise-free evidence for the ratio above.
@@ -230,7 +228,9 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
         r = {key.removeprefix(f"{tag}_"): value for key, value in results.items() if key.startswith(f"{tag}_")}
         rows += [
             (
-                "v1 (defaults): mtgym / raw" if tag == "v1" else "v0 (raw: 150 steps, v1 reward, our goals): mtgym / raw",
+                "MetaWorldPlus (defaults, seed 0): mtgym / raw"
+                if tag == "plus"
+                else "v0 (raw: 150 steps, v1 reward, our goals): mtgym / raw",
                 f"{r['ratio_cpu_paired']:.3f} CPU, {r['ratio_wall_paired']:.3f} wall  (target >= 0.95)",
             ),
             ("  ratio of the medians", f"{r['ratio_cpu_median']:.3f} CPU, {r['ratio_wall_median']:.3f} wall"),
@@ -245,7 +245,10 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
             f" -> ratio {results['v0_ratio_from_layers']:.3f} at the raw step cost",
         ),
         ("build gym.make(MT10-v0), 1 task", f"{results['build_mt10_v0_single_s']:.2f} s"),
-        ("build vec MT10-v1 / raw", f"{results['build_vec_v1_mtgym_s']:.2f} s / {results['build_vec_v1_raw_s']:.2f} s"),
+        (
+            "build vec MetaWorldPlus-MT10 / raw",
+            f"{results['build_vec_plus_mtgym_s']:.2f} s / {results['build_vec_plus_raw_s']:.2f} s",
+        ),
         (
             "build vec MT10-v0 / raw (150, v1)",
             f"{results['build_vec_v0_mtgym_s']:.2f} s / {results['build_vec_v0_raw_s']:.2f} s",
@@ -263,6 +266,17 @@ cpu, wall = time.process_time(), time.perf_counter()
 env = gym.make("MT-MetaWorld-MT50-v0")
 env.reset(seed=0, options={"task_state": %d})
 env.step(env.action_space.sample())
+print(time.process_time() - cpu, time.perf_counter() - wall)
+"""
+
+_PLUS_MT50 = """
+import os, time
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+import gymnasium as gym, mtgym
+cpu, wall = time.process_time(), time.perf_counter()
+envs = gym.make_vec("MT-MetaWorldPlus-MT50-v0", seed=0)
+envs.reset(seed=0)
+envs.step(envs.action_space.sample())
 print(time.process_time() - cpu, time.perf_counter() - wall)
 """
 
@@ -285,7 +299,8 @@ def bench_metaworld_mt50_lazy(rounds: int = 3, eager: bool = True) -> dict[str, 
     import is counted), against eager construction: raw ``gym.make_vec("Meta-World/MT50")`` (``metaworld.MT50()``
     generates every task's goals, then 50 envs are built), also to its first step. Both in process CPU time (robust
     on a shared machine) and wall time. The lazy side is the median over ``rounds`` runs, each on a different task;
-    the eager side runs once (it takes about half a minute on an idle core).
+    the eager side runs once (it takes about half a minute on an idle core), alternating with our whole
+    ``gym.make_vec("MT-MetaWorldPlus-MT50-v0", seed=0)`` (all 50 tasks, the official goals replayed as they are built).
     """
     tasks = [0, 17, 42, 30, 8][:rounds]
     runs = [run_fresh_python(_LAZY_MT50 % task) for task in tasks]
@@ -297,6 +312,7 @@ def bench_metaworld_mt50_lazy(rounds: int = 3, eager: bool = True) -> dict[str, 
         )
     ]
     if eager:
+        results["plus_vec_cpu_s"], results["plus_vec_wall_s"] = run_fresh_python(_PLUS_MT50)
         results["eager_cpu_s"], results["eager_wall_s"] = run_fresh_python(_EAGER_MT50)
         results["lazy_over_eager_cpu"] = results["lazy_cpu_s"] / results["eager_cpu_s"]
         results["lazy_over_eager_wall"] = results["lazy_wall_s"] / results["eager_wall_s"]
@@ -306,6 +322,11 @@ def bench_metaworld_mt50_lazy(rounds: int = 3, eager: bool = True) -> dict[str, 
                 f"{results['eager_cpu_s']:.2f} s CPU, {results['eager_wall_s']:.2f} s wall",
             ),
             ("lazy / eager", f"{results['lazy_over_eager_cpu']:.3f} CPU, {results['lazy_over_eager_wall']:.3f} wall"),
+            (
+                "make_vec(MetaWorldPlus-MT50, seed=0) -> first step",
+                f"{results['plus_vec_cpu_s']:.2f} s CPU, {results['plus_vec_wall_s']:.2f} s wall"
+                f"  ({results['plus_vec_cpu_s'] / results['eager_cpu_s']:.3f} of eager CPU)",
+            ),
         ]
     report("Meta-World MT50 construction (fresh process, imports included)", rows)
     return results

@@ -79,11 +79,19 @@ class MultiEnvWrapper(FiniteTaskEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[MTObs, dict[str, Any]]:
         super().reset(seed=seed, options=options)
         if seed is not None:
-            self._pending_seed = [derive_seed(seed, i) for i in range(self.n_tasks)]
+            self._pending_seed = [self._task_env_seed(seed, i) for i in range(self.n_tasks)]
         index = self._task_index
         sub_seed, self._pending_seed[index] = self._pending_seed[index], None
-        obs, info = self.active_env.reset(seed=sub_seed)
+        obs, info = self.active_env.reset(seed=sub_seed, options=self._task_env_options(options))
         return self.make_obs(obs), info
+
+    def _task_env_seed(self, seed: int, index: int) -> int:
+        """:return: the seed of task ``index``'s env at its next reset after ``reset(seed=seed)``."""
+        return derive_seed(seed, index)
+
+    def _task_env_options(self, options: dict[str, Any] | None) -> dict[str, Any] | None:
+        """:return: the reset options passed on to the active task's env (none by default)."""
+        return None
 
     def step(self, action: Any) -> tuple[MTObs, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.active_env.step(action)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -25,12 +26,61 @@ def episode_success(info: dict[str, Any]) -> float | None:
     return None if value is None else float(value)
 
 
+@contextlib.contextmanager
+def metaworld_protocol(env: VecEnv, terminate_on_success: bool, one_episode_per_goal: bool) -> Iterator[int | None]:
+    """
+    Set up Meta-World's evaluation protocol on ``env`` for the duration of the block, then restore it.
+
+    * ``terminate_on_success``: episodes end at their first success step, as ``metaworld.evaluation.evaluation``
+      does through ``toggle_terminate_on_success(True)``.
+    * ``one_episode_per_goal``: every goal of a task is evaluated exactly once (Meta-World draws them at random); a
+      task's goals are split between its sub-envs (``set_goal_sequence``).
+
+    :param env: sub-envs with Meta-World's ``toggle_terminate_on_success`` and, for ``one_episode_per_goal``, the
+        ``set_goal_sequence`` / ``get_task_state`` / ``n_goals`` of :class:`~mtgym.envs.metaworld.env.MetaWorldMTEnv`
+    :param terminate_on_success: end episodes at success
+    :param one_episode_per_goal: one episode per goal
+    :return: (as the block's value) the number of goals per task with ``one_episode_per_goal``, else ``None``
+    :raises ValueError: if the sub-envs lack what is asked
+    """
+    previous = None
+    n_goals = None
+    try:
+        if terminate_on_success:
+            previous = _get_attr(env, "terminate_on_success", "terminate_on_success=True")
+            env.env_method("toggle_terminate_on_success", True)
+        if one_episode_per_goal:
+            goals_per_env = _get_attr(env, "n_goals", "one_episode_per_goal=True")
+            tasks = np.asarray(env.env_method("get_task_state"))
+            for task in np.unique(tasks):
+                envs = np.flatnonzero(tasks == task)
+                for j, i in enumerate(envs):
+                    env.env_method("set_goal_sequence", list(range(j, goals_per_env[i], len(envs))), indices=[int(i)])
+            n_goals = int(goals_per_env[0])
+        yield n_goals
+    finally:
+        if one_episode_per_goal and n_goals is not None:
+            env.env_method("set_goal_sequence", None)
+        if previous is not None:
+            for i, on in enumerate(previous):
+                env.env_method("toggle_terminate_on_success", on, indices=[i])
+
+
+def _get_attr(env: VecEnv, name: str, asked: str) -> list[Any]:
+    try:
+        return env.get_attr(name)
+    except AttributeError as e:
+        raise ValueError(f"{asked} needs Meta-World sub-envs (e.g. MT-MetaWorldPlus-*), which have {name!r}") from e
+
+
 def evaluate_per_task(
     model: BaseAlgorithm,
     env: VecEnv,
     n_eval_episodes: int = 1,
     deterministic: bool = True,
     task_names: Sequence[str] | None = None,
+    terminate_on_success: bool = False,
+    one_episode_per_goal: bool = False,
 ) -> dict[str, dict[str, float]]:
     """
     Run exactly ``n_eval_episodes`` episodes of every task of ``env`` and report them per task.
@@ -47,11 +97,26 @@ def evaluate_per_task(
     :param n_eval_episodes: episodes per task
     :param deterministic: use deterministic actions
     :param task_names: names of the task indices; by default ``env``'s ``task_names`` (else ``task_<i>``)
+    :param terminate_on_success: end each episode at its first success step (Meta-World's evaluation protocol,
+        ``metaworld.evaluation.evaluation``); the returns are then those Meta-World reports
+    :param one_episode_per_goal: evaluate every goal of every task once (then ``n_eval_episodes`` is ignored)
     :return: ``{task_name: {"mean_reward", "std_reward", "mean_ep_length", "success_rate", "n_episodes"}}`` in task
         index order; ``success_rate`` is ``nan`` for a task whose env never reports success
     """
     if n_eval_episodes < 1:
         raise ValueError(f"n_eval_episodes must be >= 1, got {n_eval_episodes}")
+    with metaworld_protocol(env, terminate_on_success, one_episode_per_goal) as n_goals:
+        return _evaluate_per_task(model, env, n_goals or n_eval_episodes, deterministic, task_names)
+
+
+def _evaluate_per_task(
+    model: BaseAlgorithm,
+    env: VecEnv,
+    n_eval_episodes: int,
+    deterministic: bool,
+    task_names: Sequence[str] | None,
+) -> dict[str, dict[str, float]]:
+    """:func:`evaluate_per_task` once the protocol is set up."""
     if task_names is None:
         try:
             task_names = env.get_attr("task_names", [0])[0]
@@ -150,6 +215,9 @@ class MultiTaskEvalCallback(EvalCallback):
     :param callback_on_new_best: called when a new best model is found
     :param callback_after_eval: called after every evaluation
     :param verbose: 1 prints a line per evaluation
+    :param terminate_on_success: end evaluation episodes at success (Meta-World's protocol, see
+        :func:`evaluate_per_task`)
+    :param one_episode_per_goal: evaluate every goal of every task once instead of ``n_eval_episodes`` per task
     """
 
     def __init__(
@@ -163,6 +231,8 @@ class MultiTaskEvalCallback(EvalCallback):
         callback_on_new_best: BaseCallback | None = None,
         callback_after_eval: BaseCallback | None = None,
         verbose: int = 1,
+        terminate_on_success: bool = False,
+        one_episode_per_goal: bool = False,
     ):
         if n_eval_episodes < 1:
             raise ValueError(f"n_eval_episodes must be >= 1, got {n_eval_episodes}")
@@ -177,6 +247,8 @@ class MultiTaskEvalCallback(EvalCallback):
             deterministic=deterministic,
             verbose=verbose,
         )
+        self.terminate_on_success = terminate_on_success
+        self.one_episode_per_goal = one_episode_per_goal
         self.last_results: dict[str, dict[str, float]] = {}
         self.last_summary: dict[str, float] = {}
         self.last_split_summaries: dict[str, dict[str, float]] = {}
@@ -202,7 +274,14 @@ class MultiTaskEvalCallback(EvalCallback):
     def evaluate(self) -> dict[str, dict[str, float]]:
         """Run one evaluation now, log it, and keep the best model; :return: the per-task results."""
         sync_envs_normalization(self.training_env, self.eval_env)
-        self.last_results = evaluate_per_task(self.model, self.eval_env, self.n_eval_episodes, self.deterministic)
+        self.last_results = evaluate_per_task(
+            self.model,
+            self.eval_env,
+            self.n_eval_episodes,
+            self.deterministic,
+            terminate_on_success=self.terminate_on_success,
+            one_episode_per_goal=self.one_episode_per_goal,
+        )
         self.last_summary = summarize(self.last_results)
         self.last_split_summaries = {
             split: summarize({name: self.last_results[name] for name in names})

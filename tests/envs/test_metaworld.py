@@ -1,4 +1,4 @@
-"""Meta-World MT envs: mtrl protocol (-v0) and Meta-World+ protocol (-v1). Uses MT10 and a few MT50 tasks only."""
+"""Meta-World MT envs: mtrl protocol (MT-MetaWorld-*) and Meta-World+ (MT-MetaWorldPlus-*), on MT10 and a few MT50 tasks."""
 
 import pickle
 
@@ -51,17 +51,17 @@ def mt10_v0():
 
 
 @pytest.fixture(scope="module")
-def mt10_v1():
-    env = gym.make("MT-MetaWorld-MT10-v1")
+def mt10_plus():
+    env = gym.make("MT-MetaWorldPlus-MT10-v0")
     yield env
     env.close()
 
 
-def test_task_order_matches_metaworld(mt10_v0, mt10_v1):
+def test_task_order_matches_metaworld(mt10_v0, mt10_plus):
     assert mt10_v0.unwrapped.task_names == list(MT10_V3) == [f"{name}-v3" for name in MTRL_MT10]
-    assert mt10_v1.unwrapped.task_names == list(MT10_V3)
+    assert mt10_plus.unwrapped.task_names == list(MT10_V3)
     assert mt10_v0.observation_space["task_obs"] == gym.spaces.Discrete(10)
-    mt25 = gym.make("MT-MetaWorld-MT25-v1")
+    mt25 = gym.make("MT-MetaWorldPlus-MT25-v0")
     mt50 = gym.make("MT-MetaWorld-MT50-v0")
     assert mt25.unwrapped.task_names == list(MT25_V3) and len(MT25_V3) == 25
     assert mt50.unwrapped.task_names == list(MT50_V3) and len(MT50_V3) == 50
@@ -98,12 +98,12 @@ def test_fixed_goal_is_kept_for_every_reset_under_v0(mt10_v0):
     other.close()
 
 
-def test_goal_is_resampled_at_every_reset_under_v1(mt10_v1):
-    env = mt10_v1.unwrapped
-    mt10_v1.reset(seed=0, options={"task_state": 0})
+def test_goal_is_resampled_at_every_reset_under_metaworld_plus(mt10_plus):
+    env = mt10_plus.unwrapped
+    mt10_plus.reset(seed=0, options={"task_state": 0})
     indices, goals = [], []
     for _ in range(6):
-        obs, _ = mt10_v1.reset()
+        obs, _ = mt10_plus.reset()
         indices.append(env.goal_index)
         goals.append(obs["env_obs"][GOAL])
     assert len(set(indices)) >= 4
@@ -111,7 +111,7 @@ def test_goal_is_resampled_at_every_reset_under_v1(mt10_v1):
     # reset(seed=) is honoured (Meta-World itself ignores it): same seed, same goal; another seed, another goal
     by_seed = {}
     for seed in (0, 1, 0, 1, 2):
-        mt10_v1.reset(seed=seed)
+        mt10_plus.reset(seed=seed)
         by_seed.setdefault(seed, set()).add(env.goal_index)
     assert all(len(v) == 1 for v in by_seed.values())
     assert len({next(iter(v)) for v in by_seed.values()}) == 3
@@ -136,7 +136,7 @@ def test_different_tasks_get_different_goals(mt10_v0):
 MT50_V3_INDEX = {name: i for i, name in enumerate(MT50_V3)}
 
 
-@pytest.mark.parametrize("env_id", ["MT-MetaWorld-MT10-v0", "MT-MetaWorld-MT10-v1"])
+@pytest.mark.parametrize("env_id", ["MT-MetaWorld-MT10-v0", "MT-MetaWorldPlus-MT10-v0"])
 def test_same_seed_same_trajectory(env_id):
     env_a, env_b = gym.make(env_id, initial_task_state=4), gym.make(env_id, initial_task_state=4)
     run_a, run_b = rollout(env_a, 7, 40), rollout(env_b, 7, 40)
@@ -145,13 +145,13 @@ def test_same_seed_same_trajectory(env_id):
     # a re-seeded reset of the same env replays it too (the reward normaliser restarts with the seed)
     for x, y in zip(rollout(env_a, 7, 40), run_a, strict=True):
         np.testing.assert_array_equal(x, y)
-    if env_id.endswith("v1"):  # another seed draws another goal, hence another trajectory
+    if "Plus" in env_id:  # another seed draws another goal, hence another trajectory
         assert not np.array_equal(rollout(env_b, 8, 1)[0], run_a[0])
     env_a.close()
     env_b.close()
 
 
-@pytest.mark.parametrize(("env_id", "horizon"), [("MT-MetaWorld-MT10-v0", 150), ("MT-MetaWorld-MT10-v1", 500)])
+@pytest.mark.parametrize(("env_id", "horizon"), [("MT-MetaWorld-MT10-v0", 150), ("MT-MetaWorldPlus-MT10-v0", 500)])
 def test_truncation_at_the_horizon_never_termination(env_id, horizon):
     env = gym.make(env_id, initial_task_state=9)
     env.reset(seed=0)
@@ -237,7 +237,7 @@ def test_goal_mode_kwarg_overrides_the_protocol():
         indices.add(env.unwrapped.goal_index)
     assert len(indices) > 1
     env.close()
-    env = gym.make("MT-MetaWorld-MT10-v1", goal_mode="fixed")
+    env = gym.make("MT-MetaWorldPlus-MT10-v0", goal_mode="fixed")
     assert len({(env.reset(seed=s), env.unwrapped.goal_index)[1] for s in range(4)}) == 1
     env.close()
 
@@ -285,7 +285,7 @@ def test_make_vec_and_make_mt_vec_env_give_one_task_per_sub_env():
     obs, *_ = envs.step(envs.action_space.sample())
     assert obs["env_obs"].shape == (10, 39) and obs["env_obs"].dtype == np.float32
     envs.close()
-    venv = make_mt_vec_env("MT-MetaWorld-MT50-v1", seed=0, tasks=[0, 25, 49])
+    venv = make_mt_vec_env("MT-MetaWorld-MT50-v0", seed=0, tasks=[0, 25, 49])
     obs = venv.reset()
     np.testing.assert_array_equal(obs["task_obs"].ravel(), [0, 25, 49])
     assert [task for task in venv.env_method("get_task_state")] == [0, 25, 49]
@@ -294,12 +294,12 @@ def test_make_vec_and_make_mt_vec_env_give_one_task_per_sub_env():
 
 
 @pytest.mark.filterwarnings("ignore:.*infinity")  # object positions are unbounded in Meta-World itself
-def test_check_env_gymnasium_and_sb3(mt10_v1):
+def test_check_env_gymnasium_and_sb3(mt10_plus):
     env = gym.make("MT-MetaWorld-MT10-v0")
     check_env(env.unwrapped)  # includes rendering every declared mode headless (MUJOCO_GL=egl)
     sb3_check_env(env)
-    check_env(mt10_v1.unwrapped, skip_render_check=True)
-    sb3_check_env(mt10_v1)
+    check_env(mt10_plus.unwrapped, skip_render_check=True)
+    sb3_check_env(mt10_plus)
     env.close()
 
 

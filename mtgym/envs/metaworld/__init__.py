@@ -4,7 +4,7 @@ Meta-World v3 multi-task benchmarks (needs ``pip install mtgym[metaworld]``).
 Registered ids (see :class:`~mtgym.envs.metaworld.env.MetaWorldMTEnv`):
 
 * mtrl protocol: ``MT-MetaWorld-MT1-v0``, ``MT-MetaWorld-MT10-v0``, ``MT-MetaWorld-MT50-v0``;
-* Meta-World+ protocol: ``MT-MetaWorld-MT10-v1``, ``MT-MetaWorld-MT25-v1``, ``MT-MetaWorld-MT50-v1``.
+* Meta-World+ protocol: ``MT-MetaWorldPlus-MT10-v0``, ``MT-MetaWorldPlus-MT25-v0``, ``MT-MetaWorldPlus-MT50-v0``.
 
 Importing this package sets ``MUJOCO_GL=egl`` when it is unset and no display is present, so ``render_mode="rgb_array"``
 works headless (Gymnasium's MuJoCo renderer would try GLFW first). An explicit ``MUJOCO_GL`` is always respected.
@@ -21,7 +21,14 @@ from mtgym.versions import check_simulators
 # before metaworld is first imported: an incompatible mujoco fails there with errors that name no version
 check_simulators("metaworld")
 
-from mtgym.envs.metaworld.benchmarks import BENCHMARK_TASKS, N_GOALS, benchmark_task_names, generate_goals, task_goal_seeds  # noqa: E402
+from mtgym.envs.metaworld.benchmarks import (  # noqa: E402
+    BENCHMARK_TASKS,
+    N_GOALS,
+    benchmark_goals,
+    benchmark_task_names,
+    generate_goals,
+    task_goal_seeds,
+)
 from mtgym.envs.metaworld.env import MetaWorldMTEnv  # noqa: E402
 from mtgym.envs.metaworld.task_env import MetaWorldTaskWrapper, make_task_env  # noqa: E402
 
@@ -30,6 +37,7 @@ __all__ = [
     "N_GOALS",
     "MetaWorldMTEnv",
     "MetaWorldTaskWrapper",
+    "benchmark_goals",
     "benchmark_task_names",
     "generate_goals",
     "make_task_env",

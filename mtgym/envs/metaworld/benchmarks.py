@@ -65,7 +65,7 @@ def task_goal_seeds(task_seed: int, task_name: str) -> tuple[int, int]:
     return int(rng.integers(2**32)), int(rng.integers(N_GOALS))
 
 
-def generate_goals(env: Any, seed: int, n_goals: int = N_GOALS) -> np.ndarray:
+def generate_goals(env: Any, seed: int | None = None, n_goals: int = N_GOALS, state: dict | None = None) -> np.ndarray:
     """
     Generate one task's goal vectors exactly as Meta-World's ``_make_tasks`` does, for this task only.
 
@@ -76,14 +76,19 @@ def generate_goals(env: Any, seed: int, n_goals: int = N_GOALS) -> np.ndarray:
     without changing the vectors. The global RNG state is restored afterwards, as Meta-World does.
 
     :param env: the unwrapped Meta-World env of the task (``SawyerXYZEnv``); it must be reset before it is used
-    :param seed: the seed of the task's goals (see :func:`task_goal_seeds`)
+    :param seed: the seed of the task's goals (see :func:`task_goal_seeds`); ignored when ``state`` is given
     :param n_goals: number of goals
+    :param state: a global-RNG state (``np.random.get_state(legacy=False)``) to start from instead of ``seed``; it is
+        updated in place to the state after the draws (how a benchmark's stream continues into its next task)
     :return: ``(n_goals, d)`` goal vectors (``rand_vec``: the initial object position and/or the goal position, by task)
     :raises RuntimeError: if the draws are not all distinct (Meta-World asserts the same)
     """
-    state = np.random.get_state()
+    saved = np.random.get_state()
     render_mode = env.render_mode
-    np.random.seed(seed)
+    if state is None:
+        np.random.seed(seed)
+    else:
+        np.random.set_state(state)
     env._freeze_rand_vec = False
     env._set_task_called = True
     env._set_task_inner()  # v3 tasks have no task kwargs besides task_id, which Meta-World deletes too
@@ -96,12 +101,58 @@ def generate_goals(env: Any, seed: int, n_goals: int = N_GOALS) -> np.ndarray:
         for _ in range(n_goals):
             env.reset()
             goals.append(np.array(env._last_rand_vec, dtype=np.float64))
+        if state is not None:
+            state.update(np.random.get_state(legacy=False))
     finally:
         del env._reset_hand
         env.render_mode = render_mode
         env._freeze_rand_vec = True
-        np.random.set_state(state)
+        np.random.set_state(saved)
     goals_array = np.stack(goals)
     if np.unique(goals_array, axis=0).shape[0] != n_goals:
         raise RuntimeError(f"Only generated {np.unique(goals_array, axis=0).shape[0]} unique goals for {env.task_name}")
     return goals_array
+
+
+#: Per process: ``(task names, seed) -> [(goals, global-RNG state after them)]`` for a benchmark's first tasks.
+_BENCHMARK_STREAMS: dict[tuple[tuple[str, ...], int], list[tuple[np.ndarray, dict]]] = {}
+
+
+def benchmark_goals(task_names: tuple[str, ...], seed: int, task_index: int, env: Any | None = None) -> np.ndarray:
+    """
+    The goals of task ``task_index`` in ``metaworld.MT10(seed)`` (or ``MT1``/``MT25``/``MT50``), without building the
+    benchmark.
+
+    Meta-World's ``_make_tasks`` seeds the global RNG once and draws the 50 goals of every task in benchmark order
+    from that one stream, so a task's goals depend on how many draws the tasks before it made (their reset code
+    redraws until the object and goal are apart, so that count is only known by running it). The stream is replayed
+    task by task and kept per process: the task's own ``env`` is reused when given, and only earlier tasks not yet
+    replayed are built, once, just for their draws (~0.2 s each). A vector env that builds its tasks in order (one
+    sub-env per task) thus builds no extra model at all; a lone env of MT50's last task builds the 49 before it once.
+
+    :param task_names: the benchmark's tasks in its order (:func:`benchmark_task_names`); one task gives
+        ``metaworld.MT1``'s goals
+    :param seed: the benchmark seed (``metaworld.MT10(seed=seed)``, ``gym.make_vec("Meta-World/MT10", seed=seed)``)
+    :param task_index: the task's index in the benchmark
+    :param env: the unwrapped Meta-World env of that task, reused to draw its goals; ``None`` builds one
+    :return: ``(N_GOALS, d)`` goal vectors, in Meta-World's order
+    """
+    stream = _BENCHMARK_STREAMS.setdefault((tuple(task_names), int(seed)), [])
+    while len(stream) <= task_index:
+        index = len(stream)
+        if stream:
+            state = dict(stream[-1][1])
+        else:
+            np_state = np.random.get_state()
+            np.random.seed(seed)
+            state = np.random.get_state(legacy=False)
+            np.random.set_state(np_state)
+        own = env if index == task_index and env is not None else None
+        task_env = own if own is not None else ALL_V3_ENVIRONMENTS[task_names[index]]()
+        try:
+            goals = generate_goals(task_env, state=state)
+        finally:
+            if own is None:
+                task_env.close()
+        stream.append((goals, state))
+    return stream[task_index][0]

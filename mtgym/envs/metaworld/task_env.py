@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pickle
 import sys
+from collections.abc import Callable
 from typing import Any, Literal, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.envs.metaworld.benchmarks import ALL_V3_ENVIRONMENTS, N_GOALS, generate_goals
+from mtgym.envs.metaworld.benchmarks import ALL_V3_ENVIRONMENTS, N_GOALS
 from mtgym.wrappers.normalize_reward import NormalizeReward
 
 try:
@@ -27,12 +28,15 @@ class MetaWorldTaskWrapper(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nd
     """
     Gives one Meta-World v3 env (``SawyerXYZEnv``) its goal set and a clean Gymnasium contract.
 
-    * **Goals.** At construction it generates the task's :data:`~mtgym.envs.metaworld.benchmarks.N_GOALS` goal
-      vectors from ``goal_seed`` (:func:`~mtgym.envs.metaworld.benchmarks.generate_goals`). With
-      ``goal_mode="fixed"`` the goal ``fixed_goal_index`` is set once and kept for every episode (mtrl/mtenv); with
-      ``"resample"`` a goal is drawn with the env RNG at every reset (Meta-World+'s ``RandomTaskSelectWrapper``).
+    * **Goals.** At construction it gets the task's :data:`~mtgym.envs.metaworld.benchmarks.N_GOALS` goal
+      vectors from ``goals`` (e.g. :func:`~mtgym.envs.metaworld.benchmarks.generate_goals` run on this very env).
+      With ``goal_mode="fixed"`` the goal ``fixed_goal_index`` is set once and kept for every episode (mtrl/mtenv);
+      with ``"resample"`` a goal is drawn at every reset with the env RNG, as ``np_random.choice(50)`` in Meta-World's
+      ``RandomTaskSelectWrapper._set_random_task``. ``reset(options={"goal_index": g})`` sets goal ``g`` for that
+      episode instead (e.g. one evaluation episode per goal); the RNG is then not drawn from.
     * **Seeding.** ``SawyerXYZEnv.reset`` ignores ``seed``; here ``reset(seed=s)`` seeds the env (its RNG and
-      spaces) through ``env.seed(s)``, so the resampled goals follow the reset seed.
+      spaces) through ``env.seed(s)``, so the resampled goals follow the reset seed. ``seed`` seeds it the same way
+      at construction, as Meta-World's ``_init_each_env`` does, so plain resets follow Meta-World's goal draws.
     * **Observations** are float32, inside :attr:`observation_space` (the float32 version of the task's own
       observation space, goal visible). Meta-World clips step observations to that space but not reset
       observations; here both are clipped.
@@ -41,12 +45,20 @@ class MetaWorldTaskWrapper(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nd
       episodes (150 or 500 steps, or ``gym.make(..., max_episode_steps=n)``), as truncation, never termination.
 
     :param env: an unwrapped Meta-World v3 env, freshly built
-    :param goal_seed: the seed of the task's goals
+    :param goals: the task's ``(N_GOALS, d)`` goal vectors, or a function of the unwrapped env that returns them
     :param goal_mode: ``"fixed"`` or ``"resample"``
     :param fixed_goal_index: the goal used while ``goal_mode="fixed"`` (and until the first reset otherwise)
+    :param seed: seeds the env at construction (``None`` leaves it unseeded)
     """
 
-    def __init__(self, env: gym.Env, goal_seed: int, goal_mode: GoalMode = "fixed", fixed_goal_index: int = 0):
+    def __init__(
+        self,
+        env: gym.Env,
+        goals: np.ndarray | Callable[[Any], np.ndarray],
+        goal_mode: GoalMode = "fixed",
+        fixed_goal_index: int = 0,
+        seed: int | None = None,
+    ):
         if goal_mode not in GOAL_MODES:
             raise ValueError(f"Unknown goal_mode {goal_mode!r}: expected one of {GOAL_MODES}")
         if not 0 <= fixed_goal_index < N_GOALS:
@@ -55,7 +67,9 @@ class MetaWorldTaskWrapper(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nd
         mw_env = env.unwrapped
         mw_env.max_path_length = sys.maxsize  # Meta-World raises past it; the TimeLimit above us decides instead
         self.goal_mode = goal_mode
-        self.goals = generate_goals(mw_env, goal_seed)
+        self.goals = np.asarray(goals(mw_env) if callable(goals) else goals, dtype=np.float64)
+        if seed is not None:
+            mw_env.seed(seed)
         # Task objects as Meta-World's benchmarks build them; partially_observable=False keeps the goal visible.
         env_cls = type(mw_env)
         self._tasks = [
@@ -74,13 +88,23 @@ class MetaWorldTaskWrapper(gym.Wrapper[np.ndarray, np.ndarray, np.ndarray, np.nd
         return self.goals[self.goal_index]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Seeds the env if ``seed`` is given, draws a goal under ``goal_mode="resample"``, then resets."""
+        """
+        Seeds the env if ``seed`` is given, sets ``options["goal_index"]`` or draws a goal under
+        ``goal_mode="resample"``, then resets.
+        """
         mw_env = self.env.unwrapped
         if seed is not None:
             mw_env.seed(seed)  # type: ignore[attr-defined]
-        if self.goal_mode == "resample":
-            self.goal_index = int(mw_env.np_random.integers(len(self._tasks)))
-            mw_env.set_task(self._tasks[self.goal_index])  # type: ignore[attr-defined]
+        goal_index = None if options is None else options.get("goal_index")
+        if goal_index is not None:
+            if isinstance(goal_index, bool) or not isinstance(goal_index, (int, np.integer)) or not 0 <= goal_index < N_GOALS:
+                raise ValueError(f"goal_index must be an integer in [0, {N_GOALS - 1}], got {goal_index!r}")
+            goal_index = int(goal_index)
+        elif self.goal_mode == "resample":
+            goal_index = int(mw_env.np_random.choice(len(self._tasks)))
+        if goal_index is not None:
+            self.goal_index = goal_index
+            mw_env.set_task(self._tasks[goal_index])  # type: ignore[attr-defined]
         obs, info = self.env.reset()
         return np.clip(obs, self._obs_low, self._obs_high).astype(np.float32), info
 
@@ -109,7 +133,7 @@ class SeededNormalizeReward(NormalizeReward):
 
 def make_task_env(
     task_name: str,
-    goal_seed: int,
+    goals: np.ndarray | Callable[[Any], np.ndarray],
     goal_mode: GoalMode = "fixed",
     fixed_goal_index: int = 0,
     reward_function_version: str = "v1",
@@ -118,13 +142,14 @@ def make_task_env(
     camera_name: str | None = None,
     width: int = 480,
     height: int = 480,
+    seed: int | None = None,
 ) -> gym.Env:
     """
     Build one task's env: the Meta-World class, :class:`MetaWorldTaskWrapper`, then (optionally) the mtenv reward
     normaliser (:class:`SeededNormalizeReward`), whose statistics are per task env.
 
     :param task_name: a v3 task name, e.g. ``"reach-v3"``
-    :param goal_seed: the seed of the task's goals
+    :param goals: the task's goal vectors, or a function of the unwrapped env that returns them
     :param goal_mode: ``"fixed"`` or ``"resample"``
     :param fixed_goal_index: the goal kept under ``goal_mode="fixed"``
     :param reward_function_version: ``"v1"`` (original) or ``"v2"`` (Meta-World+)
@@ -133,6 +158,7 @@ def make_task_env(
     :param camera_name: a Meta-World camera (e.g. ``"corner"``); ``None`` uses the default free camera
     :param width: render width
     :param height: render height
+    :param seed: seeds the env at construction, as Meta-World's ``_init_each_env``
     :return: the task env
     """
     if reward_function_version not in REWARD_FUNCTION_VERSIONS:
@@ -147,7 +173,7 @@ def make_task_env(
         width=width,
         height=height,
     )
-    env: gym.Env = MetaWorldTaskWrapper(mw_env, goal_seed, goal_mode, fixed_goal_index)
+    env: gym.Env = MetaWorldTaskWrapper(mw_env, goals, goal_mode, fixed_goal_index, seed)
     if normalize_reward:
         env = SeededNormalizeReward(env)
     return env
