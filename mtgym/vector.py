@@ -7,6 +7,27 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
+
+#: ``metadata`` key of an env class whose workers must not be forked (see :func:`async_start_method`)
+FORK_SAFE_KEY = "fork_safe"
+
+
+def async_start_method(env_id: str) -> str | None:
+    """
+    The default start method of ``env_id``'s ``"async"`` workers.
+
+    A forked worker inherits the parent's EGL/OpenGL state: once the parent has rendered (e.g. made and reset a pixel
+    HiP-BMDP env), the first render in the worker hangs. Env classes whose ``metadata[FORK_SAFE_KEY]`` is ``False``
+    therefore get ``"forkserver"`` workers, which start from a clean process (SB3's ``SubprocVecEnv`` default). The
+    others keep the platform default, so scripts without an ``if __name__ == "__main__"`` guard keep working.
+
+    :param env_id: a registered id
+    :return: ``"forkserver"``, or ``None`` for the platform default
+    """
+    entry_point = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    return None if getattr(creator, "metadata", {}).get(FORK_SAFE_KEY, True) else "forkserver"
 
 
 def count_tasks(env_id: str, env_kwargs: dict[str, Any] | None = None) -> int | None:
@@ -68,6 +89,7 @@ def make_task_vector_env(
     num_envs: int = 1,
     vector_strategy: str = "sync",
     tasks: Sequence[int] | None = None,
+    context: str | None = None,
     **env_kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """
@@ -85,9 +107,13 @@ def make_task_vector_env(
     :param num_envs: number of sub-envs
     :param vector_strategy: ``"sync"`` (:class:`~gymnasium.vector.SyncVectorEnv`) or ``"async"``
     :param tasks: task indices to cycle through; ``None`` means all tasks
+    :param context: the ``multiprocessing`` start method of the ``"async"`` workers; ``None`` picks
+        :func:`async_start_method`
     :param env_kwargs: passed to each sub-env's ``gym.make``
     """
-    vector_cls = {"sync": gym.vector.SyncVectorEnv, "async": gym.vector.AsyncVectorEnv}.get(vector_strategy)
-    if vector_cls is None:
+    if vector_strategy not in ("sync", "async"):
         raise ValueError(f"Unknown vector_strategy {vector_strategy!r}: expected 'sync' or 'async'")
-    return vector_cls(task_env_fns(env_id, num_envs, env_kwargs, tasks))
+    env_fns = task_env_fns(env_id, num_envs, env_kwargs, tasks)
+    if vector_strategy == "sync":
+        return gym.vector.SyncVectorEnv(env_fns)
+    return gym.vector.AsyncVectorEnv(env_fns, context=context or async_start_method(env_id))

@@ -17,6 +17,15 @@ def test_make_vec_one_task_per_sub_env(strategy):
     envs.close()
 
 
+def test_make_vec_async_context_is_overridable():
+    envs = gym.make_vec("MT-PointGoal-v0", num_envs=2, vector_strategy="async", context="spawn")
+    try:
+        assert envs.context == "spawn"
+        np.testing.assert_array_equal(envs.reset(seed=0)[0]["task_obs"], [0, 1])
+    finally:
+        envs.close()
+
+
 def test_make_vec_bad_strategy():
     with pytest.raises(ValueError, match="'sync' or 'async'"):
         gym.make_vec("MT-PointGoal-v0", num_envs=2, vector_strategy="threads")
