@@ -15,22 +15,64 @@ TaskObsType = Any
 MTObs = dict[str, Any]
 
 
-def check_task_index(task_state: Any, n_tasks: int) -> int:
+def _is_integer(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def check_task_index(task_state: Any, n_tasks: int, name: str = "task state") -> int:
     """
     Validate an integer task state and return it as a Python ``int``.
 
     :param task_state: the candidate task index
     :param n_tasks: number of tasks; valid indices are ``0 .. n_tasks - 1``
+    :param name: what the value is, for the error message (e.g. ``"task_obs"``)
     :return: the index as ``int``
     :raises ValueError: if ``task_state`` is not an integer in ``[0, n_tasks)``
     """
     if isinstance(task_state, np.ndarray) and task_state.shape == ():
         task_state = task_state.item()
-    if isinstance(task_state, bool) or not isinstance(task_state, (int, np.integer)) or not 0 <= task_state < n_tasks:
+    if not _is_integer(task_state) or not 0 <= task_state < n_tasks:
         raise ValueError(
-            f"Invalid task state {task_state!r}: expected an integer task index in [0, {n_tasks - 1}] ({n_tasks} tasks)"
+            f"Invalid {name} {task_state!r}: expected an integer task index in [0, {n_tasks - 1}] ({n_tasks} tasks)"
         )
     return int(task_state)
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """
+    Validate a count (sub-envs, experts, modules, ...) and return it as a Python ``int``.
+
+    :param value: the candidate count
+    :param name: the argument's name, for the error message
+    :param minimum: the smallest valid count
+    :return: the count as ``int``
+    :raises ValueError: if ``value`` is not an integer ``>= minimum``
+    """
+    if not _is_integer(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_action(action_space: spaces.Space, action: Any) -> None:
+    """
+    Reject an action that the env cannot execute, as Gymnasium's classic control envs do.
+
+    A ``Discrete`` action must be one of the space's integers: NumPy would otherwise wrap ``-1`` to the last action.
+    A ``Box`` action must have the space's shape and finite values; values outside the bounds are allowed (the env
+    clips them), but a NaN would poison every later observation.
+
+    :param action_space: the env's action space
+    :param action: the action passed to ``step``
+    :raises ValueError: for an invalid action
+    """
+    if isinstance(action_space, spaces.Discrete):
+        if not action_space.contains(action):
+            first, last = int(action_space.start), int(action_space.start + action_space.n - 1)
+            raise ValueError(f"Invalid action {action!r}: expected an integer in [{first}, {last}]")
+    elif isinstance(action_space, spaces.Box):
+        array = np.asarray(action)
+        if array.shape != action_space.shape or array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+            raise ValueError(f"Invalid action {action!r}: expected finite values of shape {action_space.shape}")
 
 
 class MTEnv(gym.Env[MTObs, ActType], Generic[ActType]):

@@ -9,6 +9,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 
+from mtgym.core import check_count, check_task_index
+
 #: ``metadata`` key of an env class whose workers must not be forked (see :func:`async_start_method`)
 FORK_SAFE_KEY = "fork_safe"
 
@@ -67,6 +69,8 @@ def task_env_fns(
     :raises ValueError: if ``num_envs`` is ``None`` for an env without a finite task set, or a task is out of range
     """
     env_kwargs = dict(env_kwargs or {})
+    if num_envs is not None:
+        check_count(num_envs, "num_envs")
     n_tasks = count_tasks(env_id, env_kwargs)
     if n_tasks is None:
         if tasks is not None:
@@ -74,9 +78,9 @@ def task_env_fns(
         if num_envs is None:
             raise ValueError(f"{env_id} has no finite task set: pass the number of sub-envs explicitly")
         return [functools.partial(_make_task_env, env_id, env_kwargs, tuple(wrappers)) for _ in range(num_envs)]
-    tasks = list(range(n_tasks)) if tasks is None else [int(t) for t in tasks]
-    if not tasks or any(not 0 <= t < n_tasks for t in tasks):
-        raise ValueError(f"Invalid tasks {tasks} for {env_id}: expected a non-empty list of indices in [0, {n_tasks - 1}]")
+    if tasks is not None and not len(tasks):
+        raise ValueError(f"Invalid tasks {tasks!r} for {env_id}: expected a non-empty list of indices in [0, {n_tasks - 1}]")
+    tasks = list(range(n_tasks)) if tasks is None else [check_task_index(t, n_tasks, "`tasks` entry") for t in tasks]
     num_envs = len(tasks) if num_envs is None else num_envs
     return [
         functools.partial(_make_task_env, env_id, {**env_kwargs, "initial_task_state": tasks[i % len(tasks)]}, tuple(wrappers))

@@ -92,3 +92,20 @@ def test_task_env_fns_are_picklable():
     fns = task_env_fns("MT-PointGoal-v0", 2)
     env = pickle.loads(pickle.dumps(fns[1]))()
     assert env.unwrapped.get_task_state() == 1
+
+
+@pytest.mark.parametrize("tasks", [[2.7], [0, 4], [-1]])
+def test_tasks_must_be_integer_indices(tasks):
+    message = rf"Invalid `tasks` entry {tasks[-1]!r}: expected an integer task index in \[0, 3\] \(4 tasks\)"
+    with pytest.raises(ValueError, match=message):
+        make_mt_vec_env("MT-PointGoal-v0", tasks=tasks)  # 2.7 used to run task 2
+    with pytest.raises(ValueError, match=message):
+        gym.make_vec("MT-PointGoal-v0", num_envs=2, tasks=tasks)
+
+
+@pytest.mark.parametrize("n", [0, -2, 1.5])
+def test_number_of_sub_envs_must_be_positive(n):
+    with pytest.raises(ValueError, match=rf"n_envs must be an integer >= 1, got {n!r}"):
+        make_mt_vec_env("MT-PointGoal-v0", n_envs=n)  # 0 used to raise an IndexError
+    with pytest.raises(ValueError, match=rf"num_envs must be an integer >= 1, got {n!r}"):
+        gym.make_vec("MT-PointGoal-v0", num_envs=n)

@@ -7,7 +7,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTEnv, MTObs, check_task_index
+from mtgym.core import MTEnv, MTObs, check_action, check_task_index
 
 
 class MTBanditEnv(MTEnv[int]):
@@ -52,7 +52,7 @@ class MTBanditEnv(MTEnv[int]):
 
     def set_task_state(self, task_state: Any) -> None:
         probs = np.asarray(task_state, dtype=np.float32)
-        if probs.shape != (self.n_arms,) or np.any(probs < 0) or np.any(probs > 1):
+        if probs.shape != (self.n_arms,) or not np.all((probs >= 0) & (probs <= 1)):  # NaN fails both comparisons
             raise ValueError(f"Invalid task state: expected {self.n_arms} arm probabilities in [0, 1], got {task_state!r}")
         self.reward_probability = probs
 
@@ -68,6 +68,7 @@ class MTBanditEnv(MTEnv[int]):
     def _pull(self, action: int) -> float:
         if self.reward_probability is None:
             raise RuntimeError("Call reset() before step()")
+        check_action(self.action_space, action)
         return float(self.np_random.random() < self.reward_probability[int(action)])
 
     def step(self, action: int) -> tuple[MTObs, SupportsFloat, bool, bool, dict[str, Any]]:

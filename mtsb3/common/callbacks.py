@@ -12,6 +12,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
+from mtsb3.common.save_util import check_env_tasks
 from mtsb3.common.task import TASK_KEY
 
 # mtrl's DMC metric names (spec §B13): the training tasks are evaluated under "eval_base"
@@ -47,9 +48,12 @@ def evaluate_per_task(
     :param task_names: names of the task indices; by default ``env``'s ``task_names`` (else ``task_<i>``)
     :return: ``{task_name: {"mean_reward", "std_reward", "mean_ep_length", "success_rate", "n_episodes"}}`` in task
         index order; ``success_rate`` is ``nan`` for a task whose env never reports success
+    :raises ValueError: if ``env`` has other tasks than ``model``, or the same ones in another order (the results would
+        be reported under the wrong names)
     """
     if n_eval_episodes < 1:
         raise ValueError(f"n_eval_episodes must be >= 1, got {n_eval_episodes}")
+    check_env_tasks(model, env)
     if task_names is None:
         try:
             task_names = env.get_attr("task_names", [0])[0]
@@ -184,6 +188,10 @@ class MultiTaskEvalCallback(EvalCallback):
         self.evaluations_task_success: list[list[float]] = []
         self.evaluations_task_reward: list[list[float]] = []
         self._continue_training = True
+
+    def _init_callback(self) -> None:
+        super()._init_callback()
+        check_env_tasks(self.model, self.eval_env)  # fail when training starts, not at the first evaluation
 
     def _task_splits(self) -> dict[str, list[str]]:
         """:return: ``{split: [task names in the eval env]}``, empty when the env has no ``task_splits``."""
