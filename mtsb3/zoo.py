@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 import numpy as np
 
@@ -177,6 +177,20 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
 }
 
 
+def require_zoo(*modules: str) -> None:
+    """
+    Import the packages of the ``zoo`` extra that a zoo entry point needs (``rl_zoo3``, ``optuna``).
+
+    :param modules: the modules to import
+    :raises ImportError: naming the extra, instead of a bare ``ModuleNotFoundError`` from deep inside a command
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ImportError(f'The rl-zoo integration needs {module} ({e}): pip install "mtgym[zoo]"') from e
+
+
 def _import_attr(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -226,6 +240,12 @@ def _option_given(argv: Sequence[str], *flags: str) -> bool:
     return any(arg == flag or arg.startswith(flag + "=") for arg in argv for flag in flags)
 
 
+def _usage_error(message: str) -> NoReturn:
+    """Print ``error: <message>`` to stderr and exit with code 2, as ``argparse`` does for a bad command line."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _check_algo_and_env(argv: list[str]) -> list[str]:
     """Add ``mtgym`` to ``--gym-packages``, import them, and exit with a clear message for an unknown algo or env id."""
     peek = argparse.ArgumentParser(add_help=False)
@@ -235,6 +255,7 @@ def _check_algo_and_env(argv: list[str]) -> list[str]:
     known, _ = peek.parse_known_args(argv)
     argv = list(argv)
 
+    require_zoo("optuna", "rl_zoo3")
     from rl_zoo3.utils import ALGOS  # lazy: rl_zoo3 patches Gymnasium on import
 
     algos = {**ALGOS, **available_algos()}
@@ -243,7 +264,7 @@ def _check_algo_and_env(argv: list[str]) -> list[str]:
         message = f"unknown algorithm {known.algo!r}."
         if known.algo in missing:
             message = f"algorithm {known.algo!r} is not available in this install ({missing[known.algo]})."
-        raise SystemExit(f"error: {message} Available algorithms: {', '.join(sorted(algos))}")
+        _usage_error(f"{message} Available algorithms: {', '.join(sorted(algos))}")
 
     packages = list(known.gym_packages)
     if "mtgym" not in packages:
@@ -264,7 +285,7 @@ def _check_algo_and_env(argv: list[str]) -> list[str]:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         mt_ids = sorted(k for k in gym.registry if k.startswith("MT-"))
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise SystemExit(f"error: unknown environment id {env_id!r}.{hint} The mtgym ids are: {', '.join(mt_ids)}")
+        _usage_error(f"unknown environment id {env_id!r}.{hint} The mtgym ids are: {', '.join(mt_ids)}")
     return argv
 
 
@@ -350,6 +371,7 @@ def make_storage(storage: str, options: ZooOptions | None = None) -> Any:
     :param options: heartbeat settings
     :return: an Optuna storage object
     """
+    require_zoo("optuna")
     import optuna
 
     options = options or ZooOptions()
@@ -913,6 +935,7 @@ def register_zoo(options: ZooOptions | None = None) -> dict[str, type[BaseAlgori
     :param options: our extra options for the experiment manager
     :return: the registered ``--algo`` names and classes
     """
+    require_zoo("optuna", "rl_zoo3")
     import rl_zoo3.enjoy
     import rl_zoo3.train
     from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER

@@ -339,6 +339,14 @@ def test_async_make_vec_after_parent_rendered():
         env.close()
 
 
+def test_missing_dm_control_names_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m == "dm_control" or m.startswith("dm_control.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # a None entry makes `import` fail as if not installed
+    monkeypatch.setitem(sys.modules, "dm_control", None)
+    with pytest.raises(ImportError, match=r'The HiP-BMDP envs need dm_control \(.*\): pip install "mtgym\[dmc\]"'):
+        gym.make(FINGER, from_pixels=False)
+
+
 def test_headless_gl_default():
     # importing mtgym picks the backend, and must not import dm_control itself (its GL backend is fixed at import)
     code = "import os, sys, mtgym; assert 'dm_control' not in sys.modules; print(os.environ['MUJOCO_GL'])"
