@@ -7,12 +7,37 @@ from typing import Any, Generic, TypeVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.utils import seeding
 
 ActType = TypeVar("ActType")
 TaskStateType = Any
 TaskObsType = Any
 MTObs = dict[str, Any]
+
+
+class TaskNotSetError(ResetNeeded, RuntimeError):
+    """
+    ``step`` or a task getter was called before any task was set, e.g. after a ``reset`` that failed on a bad task
+    state (Gymnasium's ``OrderEnforcing`` counts a failed reset as done). It is Gymnasium's ``ResetNeeded``, and a
+    ``RuntimeError`` as this error always was.
+    """
+
+    def __init__(self, message: str = "No task is set: call reset(), set_task_state() or reset_task_state() first"):
+        super().__init__(message)
+
+
+def task_state_array(task_state: Any, expected: str) -> np.ndarray:
+    """
+    :param task_state: a task state given as numbers (a vector, a table)
+    :param expected: what a valid task state is, for the error message
+    :return: ``task_state`` as a ``float32`` array
+    :raises ValueError: if it is not numeric at all (``None``, a string, a ragged list, ...)
+    """
+    try:
+        return np.asarray(task_state, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Invalid task state {task_state!r}: expected {expected}") from e
 
 
 def _is_integer(value: Any) -> bool:

@@ -7,7 +7,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTEnv, MTObs, check_action
+from mtgym.core import MTEnv, MTObs, TaskNotSetError, check_action
 
 
 class TMDP(MTEnv[int]):
@@ -52,7 +52,7 @@ class TMDP(MTEnv[int]):
 
     def get_task_state(self) -> tuple[np.ndarray, np.ndarray]:
         if self._task is None:
-            raise RuntimeError("No task is set: call reset(), set_task_state() or reset_task_state() first")
+            raise TaskNotSetError()
         return self._task
 
     def set_task_state(self, task_state: tuple[np.ndarray, np.ndarray]) -> None:
