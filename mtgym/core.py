@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.error import ResetNeeded
 from gymnasium.utils import seeding
 
 ActType = TypeVar("ActType")
@@ -20,22 +21,88 @@ TASK_KEY = "task_obs"
 ENV_KEY = "env_obs"
 
 
-def check_task_index(task_state: Any, n_tasks: int) -> int:
+class TaskNotSetError(ResetNeeded, RuntimeError):
+    """
+    ``step`` or a task getter was called before any task was set, e.g. after a ``reset`` that failed on a bad task
+    state (Gymnasium's ``OrderEnforcing`` counts a failed reset as done). It is Gymnasium's ``ResetNeeded``, and a
+    ``RuntimeError`` as this error always was.
+    """
+
+    def __init__(self, message: str = "No task is set: call reset(), set_task_state() or reset_task_state() first"):
+        super().__init__(message)
+
+
+def task_state_array(task_state: Any, expected: str) -> np.ndarray:
+    """
+    :param task_state: a task state given as numbers (a vector, a table)
+    :param expected: what a valid task state is, for the error message
+    :return: ``task_state`` as a ``float32`` array
+    :raises ValueError: if it is not numeric at all (``None``, a string, a ragged list, ...)
+    """
+    try:
+        return np.asarray(task_state, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"Invalid task state {task_state!r}: expected {expected}") from e
+
+
+def _is_integer(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer))
+
+
+def check_task_index(task_state: Any, n_tasks: int, name: str = "task state") -> int:
     """
     Validate an integer task state and return it as a Python ``int``.
 
     :param task_state: the candidate task index
     :param n_tasks: number of tasks; valid indices are ``0 .. n_tasks - 1``
+    :param name: what the value is, for the error message (e.g. ``"task_obs"``)
     :return: the index as ``int``
     :raises ValueError: if ``task_state`` is not an integer in ``[0, n_tasks)``
     """
     if isinstance(task_state, np.ndarray) and task_state.shape == ():
         task_state = task_state.item()
-    if isinstance(task_state, bool) or not isinstance(task_state, (int, np.integer)) or not 0 <= task_state < n_tasks:
+    if not _is_integer(task_state) or not 0 <= task_state < n_tasks:
         raise ValueError(
-            f"Invalid task state {task_state!r}: expected an integer task index in [0, {n_tasks - 1}] ({n_tasks} tasks)"
+            f"Invalid {name} {task_state!r}: expected an integer task index in [0, {n_tasks - 1}] ({n_tasks} tasks)"
         )
     return int(task_state)
+
+
+def check_count(value: Any, name: str, minimum: int = 1) -> int:
+    """
+    Validate a count (sub-envs, experts, modules, ...) and return it as a Python ``int``.
+
+    :param value: the candidate count
+    :param name: the argument's name, for the error message
+    :param minimum: the smallest valid count
+    :return: the count as ``int``
+    :raises ValueError: if ``value`` is not an integer ``>= minimum``
+    """
+    if not _is_integer(value) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_action(action_space: spaces.Space, action: Any) -> None:
+    """
+    Reject an action that the env cannot execute, as Gymnasium's classic control envs do.
+
+    A ``Discrete`` action must be one of the space's integers: NumPy would otherwise wrap ``-1`` to the last action.
+    A ``Box`` action must have the space's shape and finite values; values outside the bounds are allowed (the env
+    clips them), but a NaN would poison every later observation.
+
+    :param action_space: the env's action space
+    :param action: the action passed to ``step``
+    :raises ValueError: for an invalid action
+    """
+    if isinstance(action_space, spaces.Discrete):
+        if not action_space.contains(action):
+            first, last = int(action_space.start), int(action_space.start + action_space.n - 1)
+            raise ValueError(f"Invalid action {action!r}: expected an integer in [{first}, {last}]")
+    elif isinstance(action_space, spaces.Box):
+        array = np.asarray(action)
+        if array.shape != action_space.shape or array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+            raise ValueError(f"Invalid action {action!r}: expected finite values of shape {action_space.shape}")
 
 
 class MTEnv(gym.Env[MTObs, ActType], Generic[ActType]):

@@ -7,8 +7,30 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
 
+from mtgym.core import check_count, check_task_index
 from mtgym.wrappers.flatten_task_observation import FlattenTaskObservation
+
+#: ``metadata`` key of an env class whose workers must not be forked (see :func:`async_start_method`)
+FORK_SAFE_KEY = "fork_safe"
+
+
+def async_start_method(env_id: str) -> str | None:
+    """
+    The default start method of ``env_id``'s ``"async"`` workers.
+
+    A forked worker inherits the parent's EGL/OpenGL state: once the parent has rendered (e.g. made and reset a pixel
+    HiP-BMDP env), the first render in the worker hangs. Env classes whose ``metadata[FORK_SAFE_KEY]`` is ``False``
+    therefore get ``"forkserver"`` workers, which start from a clean process (SB3's ``SubprocVecEnv`` default). The
+    others keep the platform default, so scripts without an ``if __name__ == "__main__"`` guard keep working.
+
+    :param env_id: a registered id
+    :return: ``"forkserver"``, or ``None`` for the platform default
+    """
+    entry_point = gym.spec(env_id).entry_point
+    creator = load_env_creator(entry_point) if isinstance(entry_point, str) else entry_point
+    return None if getattr(creator, "metadata", {}).get(FORK_SAFE_KEY, True) else "forkserver"
 
 
 def count_tasks(env_id: str, env_kwargs: dict[str, Any] | None = None) -> int | None:
@@ -48,6 +70,8 @@ def task_env_fns(
     :raises ValueError: if ``num_envs`` is ``None`` for an env without a finite task set, or a task is out of range
     """
     env_kwargs = dict(env_kwargs or {})
+    if num_envs is not None:
+        check_count(num_envs, "num_envs")
     n_tasks = count_tasks(env_id, env_kwargs)
     if n_tasks is None:
         if tasks is not None:
@@ -55,9 +79,9 @@ def task_env_fns(
         if num_envs is None:
             raise ValueError(f"{env_id} has no finite task set: pass the number of sub-envs explicitly")
         return [functools.partial(_make_task_env, env_id, env_kwargs, tuple(wrappers)) for _ in range(num_envs)]
-    tasks = list(range(n_tasks)) if tasks is None else [int(t) for t in tasks]
-    if not tasks or any(not 0 <= t < n_tasks for t in tasks):
-        raise ValueError(f"Invalid tasks {tasks} for {env_id}: expected a non-empty list of indices in [0, {n_tasks - 1}]")
+    if tasks is not None and not len(tasks):
+        raise ValueError(f"Invalid tasks {tasks!r} for {env_id}: expected a non-empty list of indices in [0, {n_tasks - 1}]")
+    tasks = list(range(n_tasks)) if tasks is None else [check_task_index(t, n_tasks, "`tasks` entry") for t in tasks]
     num_envs = len(tasks) if num_envs is None else num_envs
     # an env registered with a ``vector_index`` kwarg (the Meta-World+ ids) is told its place, to undo seed + i
     indexed = "vector_index" in gym.spec(env_id).kwargs
@@ -83,6 +107,7 @@ def make_task_vector_env(
     terminate_on_success: bool | None = None,
     autoreset_mode: gym.vector.AutoresetMode | str | None = None,
     vectorization_mode: str | None = None,
+    context: str | None = None,
     **env_kwargs: Any,
 ) -> gym.vector.VectorEnv:
     """
@@ -115,6 +140,8 @@ def make_task_vector_env(
     :param autoreset_mode: the vector env's autoreset mode (Gymnasium's default when ``None``; Meta-World's vector
         envs use ``"SameStep"``)
     :param vectorization_mode: another name for ``vector_strategy`` (Gymnasium's)
+    :param context: the ``multiprocessing`` start method of the ``"async"`` workers; ``None`` picks
+        :func:`async_start_method`
     :param env_kwargs: passed to each sub-env's ``gym.make``
     """
     if vectorization_mode is not None and vector_strategy is not None and vectorization_mode != vector_strategy:
@@ -130,5 +157,9 @@ def make_task_vector_env(
     if num_envs == 1 and count_tasks(env_id, env_kwargs) is not None:
         num_envs = None
     wrappers = (FlattenTaskObservation,) if use_one_hot else ()
-    vector_kwargs = {} if autoreset_mode is None else {"autoreset_mode": gym.vector.AutoresetMode(autoreset_mode)}
+    vector_kwargs: dict[str, Any] = {}
+    if autoreset_mode is not None:
+        vector_kwargs["autoreset_mode"] = gym.vector.AutoresetMode(autoreset_mode)
+    if vector_strategy == "async":
+        vector_kwargs["context"] = context or async_start_method(env_id)
     return vector_cls(task_env_fns(env_id, num_envs, env_kwargs, tasks, wrappers), **vector_kwargs)

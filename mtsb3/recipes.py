@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from mtgym.core import check_count
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
 
@@ -175,6 +176,7 @@ def care(
     :param moe_kwargs: extra kwargs of :class:`~mtsb3.common.torch_layers.MixtureOfEncoders`
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
+    check_count(n_experts, "n_experts")  # here, not only when the policy is built
     return _task_conditioned_extractor(
         list(net_arch),
         task_encoder_kwargs,
@@ -216,6 +218,8 @@ def soft_modularization(
     :param qf_net_arch: hidden sizes of the Q head over ``concat(features, action)``
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
+    check_count(n_modules, "n_modules")
+    check_count(n_layers, "n_layers (Soft Modularization routes between layers)", minimum=2)
     return _task_conditioned_extractor(
         dict(pi=[], qf=list(qf_net_arch)),
         task_encoder_kwargs,

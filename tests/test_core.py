@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
+from gymnasium import spaces
 
-from mtgym.core import check_task_index
+from mtgym.core import check_action, check_count, check_task_index
 from mtgym.envs.bandit import FiniteMTBanditEnv, MTBanditEnv
 from mtgym.envs.point_goal import MTPointGoal
 
@@ -70,3 +71,33 @@ def test_reset_task_state_uses_task_rng():
     env.seed_task(3)
     assert [env.sample_task_state() for _ in range(5)] == drawn
     assert len(set(drawn)) > 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "3", True, None])
+def test_check_count_names_the_valid_range(bad):
+    with pytest.raises(ValueError, match=rf"n_experts must be an integer >= 1, got {bad!r}"):
+        check_count(bad, "n_experts")
+    assert check_count(np.int64(3), "n") == 3 and check_count(2, "n_layers", minimum=2) == 2
+
+
+@pytest.mark.parametrize("bad", [-1, 5, 1.5, np.nan, np.array([1]), "1"])
+def test_check_action_rejects_what_discrete_cannot_execute(bad):
+    with pytest.raises(ValueError, match=r"Invalid action .*: expected an integer in \[0, 4\]"):
+        check_action(spaces.Discrete(5), bad)
+    check_action(spaces.Discrete(5), np.int64(4))
+
+
+@pytest.mark.parametrize("bad", [[np.nan, 0.0], [0.0, np.inf], [0.0], [[0.0, 0.0]], ["a", "b"]])
+def test_check_action_rejects_non_finite_or_misshapen_box_actions(bad):
+    with pytest.raises(ValueError, match=r"expected finite values of shape \(2,\)"):
+        check_action(spaces.Box(-1, 1, (2,)), np.asarray(bad) if not isinstance(bad[0], str) else bad)
+    check_action(spaces.Box(-1, 1, (2,)), np.array([5.0, -5.0]))  # out of bounds is the env's to clip
+
+
+def test_point_goal_rejects_non_finite_actions():
+    env = MTPointGoal()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"Invalid action array\(\[nan,  0\.\]\): expected finite values of shape \(2,\)"):
+        env.step(np.array([np.nan, 0.0]))
+    obs, reward, *_ = env.step(np.array([3.0, 0.0]))  # clipped, and the episode goes on with finite values
+    assert np.isfinite(obs["env_obs"]).all() and np.isfinite(reward)

@@ -122,3 +122,21 @@ def test_care_learns_point_goal(seed):
                   learning_starts=400, batch_size=128, gamma=0.9, learning_rate=1e-3)  # fmt: skip
     model.learn(10_000)
     assert _success_rate(model, seed=100 + seed) >= 0.75
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_expert_and_module_counts_are_validated(bad):
+    # n_experts=0 used to fall back to 4 experts
+    with pytest.raises(ValueError, match=rf"n_experts must be an integer >= 1, got {bad!r}"):
+        care(n_experts=bad)
+    with pytest.raises(ValueError, match=rf"n_modules must be an integer >= 1, got {bad!r}"):
+        recipe("soft_modularization", n_modules=bad)
+    space = make_mt_vec_env("MT-PointGoal-v0").observation_space
+    for mode in ("attention", "ensemble", "gate"):
+        with pytest.raises(ValueError, match=rf"n_experts must be an integer >= 1, got {bad!r}"):
+            MixtureOfEncoders(space, mode=mode, n_experts=bad, task_encoder_kwargs={})
+    with pytest.raises(ValueError, match=rf"n_modules must be an integer >= 1, got {bad!r}"):
+        SoftModularizationExtractor(space, n_modules=bad)
+    with pytest.raises(ValueError, match=r"n_layers \(Soft Modularization routes between layers\) must be an integer >= 2"):
+        SoftModularizationExtractor(space, n_layers=1)
+    assert MixtureOfEncoders(space, mode="ensemble").n_experts == 4  # None still means the default

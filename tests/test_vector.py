@@ -17,6 +17,15 @@ def test_make_vec_one_task_per_sub_env(strategy):
     envs.close()
 
 
+def test_make_vec_async_context_is_overridable():
+    envs = gym.make_vec("MT-PointGoal-v0", num_envs=2, vector_strategy="async", context="spawn")
+    try:
+        assert envs.context == "spawn"
+        np.testing.assert_array_equal(envs.reset(seed=0)[0]["task_obs"], [0, 1])
+    finally:
+        envs.close()
+
+
 def test_make_vec_bad_strategy():
     with pytest.raises(ValueError, match="'sync' or 'async'"):
         gym.make_vec("MT-PointGoal-v0", num_envs=2, vector_strategy="threads")
@@ -83,3 +92,20 @@ def test_task_env_fns_are_picklable():
     fns = task_env_fns("MT-PointGoal-v0", 2)
     env = pickle.loads(pickle.dumps(fns[1]))()
     assert env.unwrapped.get_task_state() == 1
+
+
+@pytest.mark.parametrize("tasks", [[2.7], [0, 4], [-1]])
+def test_tasks_must_be_integer_indices(tasks):
+    message = rf"Invalid `tasks` entry {tasks[-1]!r}: expected an integer task index in \[0, 3\] \(4 tasks\)"
+    with pytest.raises(ValueError, match=message):
+        make_mt_vec_env("MT-PointGoal-v0", tasks=tasks)  # 2.7 used to run task 2
+    with pytest.raises(ValueError, match=message):
+        gym.make_vec("MT-PointGoal-v0", num_envs=2, tasks=tasks)
+
+
+@pytest.mark.parametrize("n", [0, -2, 1.5])
+def test_number_of_sub_envs_must_be_positive(n):
+    with pytest.raises(ValueError, match=rf"n_envs must be an integer >= 1, got {n!r}"):
+        make_mt_vec_env("MT-PointGoal-v0", n_envs=n)  # 0 used to raise an IndexError
+    with pytest.raises(ValueError, match=rf"num_envs must be an integer >= 1, got {n!r}"):
+        gym.make_vec("MT-PointGoal-v0", num_envs=n)

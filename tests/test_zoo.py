@@ -24,6 +24,9 @@ from mtsb3.zoo import (
     convert_mtsac_params,
     env_info,
     evaluation_score,
+    make_storage,
+    prepare_train_argv,
+    register_zoo,
     sample_cagrad_params,
     sample_gradnorm_params,
     sample_mtsac_params,
@@ -256,13 +259,28 @@ def test_optimize_journal_then_retrain_trial_zero(tmp_path: Path) -> None:
 
 def test_unknown_algo_or_env_is_a_clear_error(tmp_path: Path) -> None:
     proc = run_scripts([("train.py", ["--algo", "nope", "--env", POINT_GOAL])], tmp_path, check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 2  # a usage error, as argparse exits (prepare_train_argv's docstring)
     assert "error: unknown algorithm 'nope'. Available algorithms:" in proc.stdout
     assert "mtsac" in proc.stdout.split("Available algorithms:")[1]
     proc = run_scripts([("train.py", ["--algo", "mtsac", "--env", "MT-PointGoal-v9"])], tmp_path, check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 2
     assert "error: unknown environment id 'MT-PointGoal-v9'. Did you mean MT-PointGoal-v0" in proc.stdout
     assert "The mtgym ids are:" in proc.stdout
+
+
+@pytest.mark.parametrize("missing", ["rl_zoo3", "optuna"])
+def test_missing_zoo_packages_name_the_extra(missing: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in [m for m in sys.modules if m == missing or m.startswith(f"{missing}.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # a None entry makes `import` fail as if not installed
+    monkeypatch.setitem(sys.modules, missing, None)
+    message = rf'The rl-zoo integration needs {missing} \(.*\): pip install "mtgym\[zoo\]"'
+    with pytest.raises(ImportError, match=message):
+        prepare_train_argv(["--algo", "mtsac", "--env", POINT_GOAL], HYPERPARAMS)
+    with pytest.raises(ImportError, match=message):
+        register_zoo()
+    if missing == "optuna":
+        with pytest.raises(ImportError, match=message):
+            make_storage(str(tmp_path / "study.log"))
 
 
 @pytest.mark.expensive

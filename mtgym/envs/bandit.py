@@ -7,7 +7,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import TASK_KEY, FiniteTaskEnv, MTEnv, MTObs
+from mtgym.core import TASK_KEY, FiniteTaskEnv, MTEnv, MTObs, TaskNotSetError, check_action, task_state_array
 
 
 class MTBanditEnv(MTEnv[int]):
@@ -44,16 +44,18 @@ class MTBanditEnv(MTEnv[int]):
         self.reward_probability: np.ndarray | None = None
 
     def get_task_obs(self) -> np.ndarray:
-        assert self.reward_probability is not None
+        if self.reward_probability is None:
+            raise TaskNotSetError()
         return self.reward_probability.copy()
 
     def get_task_state(self) -> np.ndarray:
         return self.get_task_obs()
 
     def set_task_state(self, task_state: Any) -> None:
-        probs = np.asarray(task_state, dtype=np.float32)
-        if probs.shape != (self.n_arms,) or np.any(probs < 0) or np.any(probs > 1):
-            raise ValueError(f"Invalid task state: expected {self.n_arms} arm probabilities in [0, 1], got {task_state!r}")
+        expected = f"{self.n_arms} arm probabilities in [0, 1]"
+        probs = task_state_array(task_state, expected)
+        if probs.shape != (self.n_arms,) or not np.all((probs >= 0) & (probs <= 1)):  # NaN fails both comparisons
+            raise ValueError(f"Invalid task state: expected {expected}, got {task_state!r}")
         self.reward_probability = probs
 
     def sample_task_state(self) -> np.ndarray:
@@ -67,7 +69,8 @@ class MTBanditEnv(MTEnv[int]):
 
     def _pull(self, action: int) -> float:
         if self.reward_probability is None:
-            raise RuntimeError("Call reset() before step()")
+            raise TaskNotSetError("Call reset() before step()")
+        check_action(self.action_space, action)
         return float(self.np_random.random() < self.reward_probability[int(action)])
 
     def step(self, action: int) -> tuple[MTObs, SupportsFloat, bool, bool, dict[str, Any]]:

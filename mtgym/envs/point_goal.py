@@ -7,7 +7,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import FiniteTaskEnv, MTObs
+from mtgym.core import FiniteTaskEnv, MTObs, check_action
 
 
 class MTPointGoal(FiniteTaskEnv):
@@ -54,6 +54,7 @@ class MTPointGoal(FiniteTaskEnv):
         return self.make_obs(self._pos.copy()), {}
 
     def step(self, action: np.ndarray) -> tuple[MTObs, SupportsFloat, bool, bool, dict[str, Any]]:
+        check_action(self.action_space, action)  # a NaN would make every later observation and reward NaN
         self._pos = np.clip(self._pos + 0.1 * np.clip(action, -1.0, 1.0), -2.0, 2.0).astype(np.float32)
         distance = float(np.linalg.norm(self._pos - self.goals[self._task_index]))
         success = float(distance < 0.1)

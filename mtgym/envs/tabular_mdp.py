@@ -7,7 +7,7 @@ from typing import Any, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTEnv, MTObs
+from mtgym.core import MTEnv, MTObs, TaskNotSetError, check_action
 
 
 class TMDP(MTEnv[int]):
@@ -52,15 +52,20 @@ class TMDP(MTEnv[int]):
 
     def get_task_state(self) -> tuple[np.ndarray, np.ndarray]:
         if self._task is None:
-            raise RuntimeError("No task is set: call reset(), set_task_state() or reset_task_state() first")
+            raise TaskNotSetError()
         return self._task
 
     def set_task_state(self, task_state: tuple[np.ndarray, np.ndarray]) -> None:
-        r, t = (np.asarray(x, dtype=np.float64) for x in task_state)
         s, a = self.n_states, self.n_actions
+        expected = f"expected a pair (R, T) with R of shape {(s, a)} and T of shape {(s, a, s)}"
+        try:
+            r, t = (np.asarray(x, dtype=np.float64) for x in task_state)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"Invalid task state {task_state!r}: {expected}") from e
         if r.shape != (s, a) or t.shape != (s, a, s):
-            raise ValueError(f"Invalid task state: expected R of shape {(s, a)} and T of shape {(s, a, s)}")
-        if np.any(r < 0) or np.any(r > 1) or not np.allclose(t.sum(-1), 1.0):
+            raise ValueError(f"Invalid task state: {expected}")
+        # written so that NaN fails every comparison
+        if not np.all((r >= 0) & (r <= 1)) or not np.all(t >= 0) or not np.allclose(t.sum(-1), 1.0):
             raise ValueError("Invalid task state: R must hold probabilities and each T[s, a] must sum to 1")
         self._task = (r, t)
 
@@ -80,6 +85,7 @@ class TMDP(MTEnv[int]):
         return self.make_obs(self._env_obs(0.0)), {}
 
     def step(self, action: int) -> tuple[MTObs, SupportsFloat, bool, bool, dict[str, Any]]:
+        check_action(self.action_space, action)
         r, t = self.get_task_state()
         reward = float(self.np_random.random() < r[self._state, action])
         self._state = int(self.np_random.choice(self.n_states, p=t[self._state, action]))

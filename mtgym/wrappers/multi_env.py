@@ -8,7 +8,7 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from mtgym.core import FiniteTaskEnv, MTObs
+from mtgym.core import FiniteTaskEnv, MTObs, check_task_index
 
 
 def derive_seed(seed: int, index: int) -> int:
@@ -53,8 +53,10 @@ class MultiEnvWrapper(FiniteTaskEnv):
         self._envs: list[gym.Env | None] = [None] * len(env_fns)
         self._pending_seed: list[int | None] = [None] * len(env_fns)
         self.render_mode = render_mode
-        first = self._get_env(initial_task_state if 0 <= initial_task_state < len(env_fns) else 0)
-        super().__init__(first.action_space, first.observation_space, list(task_names), initial_task_state)
+        # validated before indexing the constructors, so a bad state gets the task API's error, not a TypeError
+        index = check_task_index(initial_task_state, len(env_fns))
+        first = self._get_env(index)
+        super().__init__(first.action_space, first.observation_space, list(task_names), index)
 
     @property
     def n_built(self) -> int:

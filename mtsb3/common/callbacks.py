@@ -13,6 +13,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
+from mtsb3.common.save_util import check_env_tasks
 from mtsb3.common.task import TASK_KEY
 
 # mtrl's DMC metric names (mtrl/experiment/multitask.py, evaluate_vec_env_of_tasks): the training tasks are evaluated under
@@ -102,9 +103,12 @@ def evaluate_per_task(
     :param one_episode_per_goal: evaluate every goal of every task once (then ``n_eval_episodes`` is ignored)
     :return: ``{task_name: {"mean_reward", "std_reward", "mean_ep_length", "success_rate", "n_episodes"}}`` in task
         index order; ``success_rate`` is ``nan`` for a task whose env never reports success
+    :raises ValueError: if ``env`` has other tasks than ``model``, or the same ones in another order (the results would
+        be reported under the wrong names)
     """
     if n_eval_episodes < 1:
         raise ValueError(f"n_eval_episodes must be >= 1, got {n_eval_episodes}")
+    check_env_tasks(model, env)
     with metaworld_protocol(env, terminate_on_success, one_episode_per_goal) as n_goals:
         return _evaluate_per_task(model, env, n_goals or n_eval_episodes, deterministic, task_names)
 
@@ -258,6 +262,10 @@ class MultiTaskEvalCallback(EvalCallback):
         self.evaluations_task_success: list[list[float]] = []
         self.evaluations_task_reward: list[list[float]] = []
         self._continue_training = True
+
+    def _init_callback(self) -> None:
+        super()._init_callback()
+        check_env_tasks(self.model, self.eval_env)  # fail when training starts, not at the first evaluation
 
     def _task_splits(self) -> dict[str, list[str]]:
         """:return: ``{split: [task names in the eval env]}``, empty when the env has no ``task_splits``."""

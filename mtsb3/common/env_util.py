@@ -11,6 +11,7 @@ import gymnasium as gym
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
+from mtgym.core import check_count
 from mtgym.vector import task_env_fns
 
 
@@ -71,6 +72,8 @@ def make_mt_vec_env(
     :param tasks: task indices to cycle through (e.g. ``env.unwrapped.task_splits["train"]``); ``None`` means all
     :return: the vectorised environment
     """
+    if n_envs is not None:
+        check_count(n_envs, "n_envs")
     wrapper = _MonitorWrapper(monitor_dir, wrapper_class, wrapper_kwargs or {})
     env_fns = task_env_fns(env_id, n_envs, env_kwargs, tasks, wrappers=(wrapper,))
     vec_env = (vec_env_cls or DummyVecEnv)(env_fns, **(vec_env_kwargs or {}))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import glob
+import importlib
 import io
+import json
 import os
 import pathlib
 import random
+import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -37,12 +42,28 @@ def atomic_path(path: str | pathlib.Path, suffix: str) -> Iterator[str]:
     final.parent.mkdir(parents=True, exist_ok=True)
     # the temporary name keeps the suffix so SB3's writers do not append another one
     tmp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:12]}.tmp.{suffix}")
+    started = time.time()
     try:
         yield str(tmp)
         os.replace(tmp, final)
+        _remove_stale_temporaries(final, suffix, started)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _remove_stale_temporaries(final: pathlib.Path, suffix: str, before: float) -> None:
+    """
+    Remove the temporary files of earlier saves of ``final`` that were killed before their ``os.replace``.
+
+    Only files last written before this save started are removed, so a concurrent save of the same path keeps its file.
+    """
+    for stale in final.parent.glob(f".{glob.escape(final.stem)}.{'[0-9a-f]' * 12}.tmp.{suffix}"):
+        try:
+            if stale.stat().st_mtime < before:
+                stale.unlink()
+        except FileNotFoundError:  # removed by another process meanwhile
+            pass
 
 
 def atomic_write(path: str | pathlib.Path | io.BufferedIOBase, suffix: str, write: Callable[[Any], None]) -> None:
@@ -98,6 +119,56 @@ def describe_tasks(env: VecEnv | None) -> tuple[str | None, list[str] | None]:
     return env_id, task_names
 
 
+def check_env_tasks(model: Any, env: VecEnv) -> None:
+    """
+    Check that ``env`` has the tasks of ``model`` in the same order: per-task heads, parameters and evaluation names
+    are indexed by task.
+
+    :param model: an algorithm; models that record no ``task_names`` (e.g. plain SB3 ones) are not checked
+    :param env: the env to use the model on
+    :raises ValueError: if ``env`` has other task names, or the same ones in another order
+    """
+    env_id, task_names = describe_tasks(env)
+    saved, saved_env_id = getattr(model, "task_names", None), getattr(model, "env_id", None)
+    if saved is None or task_names is None or task_names == saved:
+        return
+    if sorted(task_names) == sorted(saved):
+        raise ValueError(
+            f"The env has the model's tasks in another order: task index i means {task_names} in the env but "
+            f"{saved} in the model (saved with env {saved_env_id!r}), so per-task heads and alphas would be mixed up"
+        )
+    raise ValueError(f"The env ({env_id!r}) has tasks {task_names}, the model was trained on {saved_env_id!r} with {saved}")
+
+
+def _check_saved_by(path: str | pathlib.Path | io.BufferedIOBase, cls: type) -> None:
+    """
+    Refuse a checkpoint written by an unrelated algorithm class, before SB3 fails on it with a ``KeyError`` or an
+    ``AttributeError`` (the policies of MTSAC and Distral have different modules and optimizers).
+
+    :param path: the checkpoint passed to ``load``; file objects and checkpoints without the record are not checked
+    :param cls: the class whose ``load`` was called
+    :raises ValueError: if the checkpoint records a class that is neither a subclass nor a base of ``cls``
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        return
+    candidates = [pathlib.Path(path), pathlib.Path(f"{os.fspath(path)}.zip")]  # SB3 appends .zip when missing
+    try:
+        with zipfile.ZipFile(next(p for p in candidates if p.is_file())) as archive:
+            saved_by = json.loads(archive.read("data")).get("_saved_by")
+    except (StopIteration, OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+        return  # SB3's load reports a missing or broken file
+    if not isinstance(saved_by, str):
+        return
+    module, _, qualname = saved_by.partition(":")
+    try:
+        saved_cls = getattr(importlib.import_module(module), qualname)
+    except (ImportError, AttributeError):
+        saved_cls = None
+    if saved_cls is None or not (issubclass(cls, saved_cls) or issubclass(saved_cls, cls)):
+        name = qualname if saved_cls is not None else saved_by
+        raise ValueError(f"{path} was saved by {name}, not {cls.__name__}: load it with {name}.load(...)")
+
+
 class MultiTaskCheckpointMixin:
     """
     Checkpoints for multi-task off-policy algorithms (put it before the SB3 class: ``class MTSAC(MultiTaskCheckpointMixin,
@@ -119,12 +190,13 @@ class MultiTaskCheckpointMixin:
     task_names: list[str] | None
     package_versions: dict[str, str | None]
     _rng_state: dict[str, Any] | None
+    _saved_by: str | None
 
     def _record_tasks(self) -> None:
         """Record the env id and task names of ``self.env`` (call in ``__init__``, after the SB3 constructor)."""
         self.env_id, self.task_names = describe_tasks(self.env)  # type: ignore[attr-defined]
         self.package_versions = get_versions()
-        self._rng_state = None
+        self._rng_state = self._saved_by = None
 
     def save(
         self,
@@ -141,10 +213,11 @@ class MultiTaskCheckpointMixin:
         """
         self._rng_state = get_rng_state()
         self.package_versions = get_versions()
+        self._saved_by = f"{type(self).__module__}:{type(self).__qualname__}"
         try:
             atomic_write(path, "zip", lambda target: super(MultiTaskCheckpointMixin, self).save(target, exclude, include))
         finally:
-            self._rng_state = None
+            self._rng_state = self._saved_by = None
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """
@@ -174,9 +247,11 @@ class MultiTaskCheckpointMixin:
         :param resume: continue the saved run: keep the saved last observation (no env reset, so pass the same live
             env) and restore the global RNG states of the save. Then ``load_replay_buffer`` and
             ``learn(..., reset_num_timesteps=False)`` continue the run exactly.
-        :raises ValueError: if ``env`` has other task names, or the same ones in another order
+        :raises ValueError: if ``env`` has other task names, or the same ones in another order, or if the checkpoint was
+            saved by another algorithm class (e.g. a Distral checkpoint loaded with ``MTSAC.load``)
         The other parameters are those of ``BaseAlgorithm.load``.
         """
+        _check_saved_by(path, cls)
         model = super().load(  # type: ignore[misc]
             path,
             env=env,
@@ -188,28 +263,16 @@ class MultiTaskCheckpointMixin:
         )
         warn_if_simulators_differ(getattr(model, "package_versions", None), f"The checkpoint {path}")
         if model.env is not None:
-            model._check_env_tasks(model.env)
+            check_env_tasks(model, model.env)
         if resume:
             if model._rng_state is None:
                 raise ValueError(f"{path} holds no RNG state: not saved by {cls.__name__}.save, so it cannot be resumed")
             set_rng_state(model._rng_state)
-        model._rng_state = None
+        model._rng_state = model._saved_by = None
         return model
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         """Like SB3's ``set_env``; also checks that ``env`` has the model's tasks in the same order."""
         super().set_env(env, force_reset)  # type: ignore[misc]
         assert self.env is not None  # type: ignore[attr-defined]
-        self._check_env_tasks(self.env)  # type: ignore[attr-defined]
-
-    def _check_env_tasks(self, env: VecEnv) -> None:
-        env_id, task_names = describe_tasks(env)
-        saved = getattr(self, "task_names", None)
-        if saved is None or task_names is None or task_names == saved:
-            return
-        if sorted(task_names) == sorted(saved):
-            raise ValueError(
-                f"The env has the model's tasks in another order: task index i means {task_names} in the env but "
-                f"{saved} in the model (saved with env {self.env_id!r}), so per-task heads and alphas would be mixed up"
-            )
-        raise ValueError(f"The env ({env_id!r}) has tasks {task_names}, the model was trained on {self.env_id!r} with {saved}")
+        check_env_tasks(self, self.env)  # type: ignore[attr-defined]

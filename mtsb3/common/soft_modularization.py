@@ -31,6 +31,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import create_mlp
 from torch import nn
 
+from mtgym.core import check_count
 from mtsb3.common.experts import BatchedLinear
 from mtsb3.common.torch_layers import TaskConditionedExtractor
 
@@ -91,8 +92,8 @@ class SoftModularNetwork(nn.Module):
         self, in_features: int, n_modules: int, n_layers: int, module_hidden: int, activation_fn: type[nn.Module] = nn.ReLU
     ):
         super().__init__()
-        if n_layers < 2:
-            raise ValueError(f"Soft Modularization needs n_layers >= 2 (routing happens between layers), got {n_layers}")
+        check_count(n_modules, "n_modules")
+        check_count(n_layers, "n_layers (Soft Modularization routes between layers)", minimum=2)
         sizes = [in_features] + [module_hidden] * n_layers
         self.layers = nn.ModuleList(BatchedLinear(n_modules, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
         self.activation = activation_fn()
@@ -145,8 +146,8 @@ class SoftModularizationExtractor(TaskConditionedExtractor):
         task_encoder_kwargs: dict[str, Any] | None = None,
         task_encoding_dim: int | None = None,
     ):
-        if n_layers < 2:
-            raise ValueError(f"Soft Modularization needs n_layers >= 2 (routing happens between layers), got {n_layers}")
+        check_count(n_modules, "n_modules")
+        check_count(n_layers, "n_layers (Soft Modularization routes between layers)", minimum=2)
         super().__init__(observation_space, task_encoder_kwargs or {}, task_encoding_dim)
         self._features_dim = module_hidden
         self.obs_embedding = nn.Sequential(

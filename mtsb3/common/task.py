@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 
 from mtgym.core import ENV_KEY as ENV_KEY  # re-exported: the algorithms read both keys from here
-from mtgym.core import TASK_KEY
+from mtgym.core import TASK_KEY, check_task_index
 
 
 def n_tasks_of(observation_space: spaces.Space, purpose: str = "this feature") -> int:
@@ -29,6 +31,30 @@ def n_tasks_of(observation_space: spaces.Space, purpose: str = "this feature") -
             "A Box task_obs is a continuous task descriptor: it can only condition the networks."
         )
     return int(task_space.n)
+
+
+def check_task_obs(observation: Any, observation_space: spaces.Space) -> None:
+    """
+    Check the task part of an observation given to ``predict``, before it is one-hot encoded: SB3's preprocessing
+    would turn a float task into a rounded index and an out-of-range one into a torch ``RuntimeError``.
+
+    :param observation: one observation or a batch, as passed to ``policy.predict``
+    :param observation_space: the policy's observation space; nothing is checked unless it has a ``task_obs``
+    :raises ValueError: if ``task_obs`` is missing, or a ``Discrete`` task is not an integer index in range
+    """
+    if not isinstance(observation_space, spaces.Dict) or TASK_KEY not in observation_space.spaces:
+        return
+    if not isinstance(observation, Mapping) or TASK_KEY not in observation:
+        got = sorted(observation) if isinstance(observation, Mapping) else type(observation).__name__
+        raise ValueError(f"A multi-task policy needs observations with {sorted(observation_space.spaces)} keys, got {got}")
+    task_space = observation_space[TASK_KEY]
+    if isinstance(task_space, spaces.Discrete):
+        tasks = np.asarray(observation[TASK_KEY])
+        start, n = int(task_space.start), int(task_space.n)
+        if tasks.dtype.kind in "iu" and np.all((tasks >= start) & (tasks < start + n)):
+            return
+        for task in tasks.reshape(-1).tolist():  # the first invalid entry, with the task API's message
+            check_task_index(task - start if isinstance(task, int) else task, n, TASK_KEY)
 
 
 def task_indices(task_obs: th.Tensor, n_tasks: int) -> th.Tensor:

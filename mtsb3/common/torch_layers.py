@@ -35,6 +35,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, create_mlp, get_flattened_obs_dim
 from torch import nn
 
+from mtgym.core import check_count
 from mtsb3.common.experts import BatchedMLP
 from mtsb3.common.task import ENV_KEY, TASK_KEY, n_tasks_of, task_indices
 from mtsb3.common.task_encoder import TaskEncoder
@@ -404,7 +405,8 @@ class MixtureOfEncoders(TaskConditionedExtractor):
         elif mode == "one_to_one":
             mixing = th.eye(n_tasks)
         default_experts = {"cluster": None if mixing is None else mixing.shape[1], "one_to_one": n_tasks}.get(mode, 4)
-        n_experts = n_experts or default_experts
+        # None means the mode's default; 0 is an error, not the default
+        n_experts = default_experts if n_experts is None else check_count(n_experts, "n_experts")
         if mixing is not None and n_experts != mixing.shape[1]:
             what = "clusters" if mode == "cluster" else "tasks"
             raise ValueError(f"mode={mode!r} needs n_experts == number of {what} ({mixing.shape[1]}), got {n_experts}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
@@ -19,6 +20,7 @@ from mtsb3.common.task import (
     ENV_KEY,
     TASK_KEY,
     TaskGrouping,
+    check_task_obs,
     from_task_blocks,
     group_by_task,
     n_tasks_of,
@@ -204,6 +206,11 @@ class DistralPolicy(BasePolicy):
             optimizer_kwargs=self.optimizer_kwargs,
         )
         return data
+
+    def obs_to_tensor(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
+        """Check ``task_obs`` (:func:`~mtsb3.common.task.check_task_obs`), then convert it as SB3 does for ``predict``."""
+        check_task_obs(observation, self.observation_space)
+        return super().obs_to_tensor(observation)
 
     def split_obs(self, obs: PyTorchObs) -> tuple[th.Tensor, TaskGrouping]:
         """:return: the flattened float ``env_obs`` and the routing of each sample to its task."""

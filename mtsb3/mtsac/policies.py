@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.policies import BaseModel
@@ -31,7 +32,7 @@ from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACP
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import n_tasks_of
+from mtsb3.common.task import check_task_obs, n_tasks_of
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.mtsac.conditioning import TaskConditioning, TaskHeads
 
@@ -398,6 +399,11 @@ class MTSACPolicy(SACPolicy):
         )
         return data
 
+    def obs_to_tensor(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
+        """Check ``task_obs`` (:func:`~mtsb3.common.task.check_task_obs`), then convert it as SB3 does for ``predict``."""
+        check_task_obs(observation, self.observation_space)
+        return super().obs_to_tensor(observation)
+
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> MTActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         detach = not self.train_task_encoder_with_actor
@@ -427,6 +433,11 @@ class MultiInputPolicy(MTSACPolicy):
         features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,
         **kwargs: Any,
     ):
+        if not isinstance(observation_space, spaces.Dict):
+            raise ValueError(
+                f"{type(self).__name__} (MultiTaskPolicy) needs a Dict observation space such as "
+                f"Dict(env_obs=..., task_obs=...), got {observation_space}; use 'MlpPolicy' for a Box observation space"
+            )
         super().__init__(
             observation_space, action_space, lr_schedule, *args, features_extractor_class=features_extractor_class, **kwargs
         )

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from mtsb3.zoo.cli import ZooOptions, prepare_enjoy_argv, prepare_train_argv
 from mtsb3.zoo.env_info import EnvInfo, env_info
 from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, _merge_hyperparams, apply_recipe
-from mtsb3.zoo.registry import ZOO_ALGOS, ZooAlgo, available_algos, unavailable_algos
+from mtsb3.zoo.registry import ZOO_ALGOS, ZooAlgo, available_algos, require_zoo, unavailable_algos
 from mtsb3.zoo.samplers import (
     NET_ARCHS,
     convert_mtsac_params,
@@ -104,6 +104,7 @@ def register_zoo(options: ZooOptions | None = None) -> dict[str, type[BaseAlgori
     :param options: our extra options for the experiment manager
     :return: the registered ``--algo`` names and classes
     """
+    require_zoo("optuna", "rl_zoo3")
     import rl_zoo3.enjoy
     import rl_zoo3.train
     from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER

@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from mtsb3.zoo.env_info import env_info
-from mtsb3.zoo.registry import available_algos, unavailable_algos
+from mtsb3.zoo.registry import available_algos, require_zoo, unavailable_algos
 
 
 @dataclass
@@ -37,6 +39,12 @@ def _option_given(argv: Sequence[str], *flags: str) -> bool:
     return any(arg == flag or arg.startswith(flag + "=") for arg in argv for flag in flags)
 
 
+def _usage_error(message: str) -> NoReturn:
+    """Print ``error: <message>`` to stderr and exit with code 2, as ``argparse`` does for a bad command line."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def _check_algo_and_env(argv: list[str]) -> list[str]:
     """Add ``mtgym`` to ``--gym-packages``, import them, and exit with a clear message for an unknown algo or env id."""
     peek = argparse.ArgumentParser(add_help=False)
@@ -46,6 +54,7 @@ def _check_algo_and_env(argv: list[str]) -> list[str]:
     known, _ = peek.parse_known_args(argv)
     argv = list(argv)
 
+    require_zoo("optuna", "rl_zoo3")
     from rl_zoo3.utils import ALGOS  # lazy: rl_zoo3 patches Gymnasium on import
 
     algos = {**ALGOS, **available_algos()}
@@ -54,7 +63,7 @@ def _check_algo_and_env(argv: list[str]) -> list[str]:
         message = f"unknown algorithm {known.algo!r}."
         if known.algo in missing:
             message = f"algorithm {known.algo!r} is not available in this install ({missing[known.algo]})."
-        raise SystemExit(f"error: {message} Available algorithms: {', '.join(sorted(algos))}")
+        _usage_error(f"{message} Available algorithms: {', '.join(sorted(algos))}")
 
     packages = list(known.gym_packages)
     if "mtgym" not in packages:
@@ -75,7 +84,7 @@ def _check_algo_and_env(argv: list[str]) -> list[str]:
         close = difflib.get_close_matches(env_id, list(gym.registry), n=3)
         mt_ids = sorted(k for k in gym.registry if k.startswith("MT-"))
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise SystemExit(f"error: unknown environment id {env_id!r}.{hint} The mtgym ids are: {', '.join(mt_ids)}")
+        _usage_error(f"unknown environment id {env_id!r}.{hint} The mtgym ids are: {', '.join(mt_ids)}")
     return argv
 
 

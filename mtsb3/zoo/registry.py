@@ -50,6 +50,20 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
 }
 
 
+def require_zoo(*modules: str) -> None:
+    """
+    Import the packages of the ``zoo`` extra that a zoo entry point needs (``rl_zoo3``, ``optuna``).
+
+    :param modules: the modules to import
+    :raises ImportError: naming the extra, instead of a bare ``ModuleNotFoundError`` from deep inside a command
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise ImportError(f'The rl-zoo integration needs {module} ({e}): pip install "mtgym[zoo]"') from e
+
+
 def _import_attr(path: str) -> Any:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -11,10 +11,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import optuna
-from optuna.trial import TrialState
-
 from mtsb3.zoo.cli import ZooOptions
+from mtsb3.zoo.registry import require_zoo
+
+require_zoo("optuna")  # a clear error naming the extra, before the bare import below
+import optuna  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
 
 #: the trial states that count towards ``--max-total-trials`` (rl-zoo's count)
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -34,6 +36,7 @@ def make_storage(storage: str, options: ZooOptions | None = None) -> Any:
     :param options: heartbeat settings
     :return: an Optuna storage object
     """
+    require_zoo("optuna")
     options = options or ZooOptions()
     if storage.endswith(".log"):
         Path(storage).parent.mkdir(parents=True, exist_ok=True)

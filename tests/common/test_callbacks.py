@@ -117,6 +117,19 @@ def test_callback_logs_per_task_and_split_keys(monkeypatch, tmp_path):
     assert saved["success_rate"].shape == (2, 3) and list(saved["task_names"]) == ["a", "b", "c"]
 
 
+def test_eval_env_with_the_tasks_in_another_order_is_refused(monkeypatch):
+    model = MTSAC("MultiInputPolicy", _stub_venv(), policy_kwargs=dict(net_arch=[4]), learning_starts=1000)
+    _constant_policy(model, 0.5, monkeypatch)
+    eval_env = _stub_venv()
+    for env in eval_env.envs:
+        env.unwrapped.task_names = ["c", "b", "a"]  # task index 0 is "c" here but "a" for the model
+    message = r"The env has the model's tasks in another order: task index i means \['c', 'b', 'a'\] in the env"
+    with pytest.raises(ValueError, match=message):
+        evaluate_per_task(model, eval_env)  # used to report task "a"'s results as "c"
+    with pytest.raises(ValueError, match=message):
+        model.learn(10, callback=MultiTaskEvalCallback(eval_env, eval_freq=1000, verbose=0))  # refused at the start
+
+
 class Counter(BaseCallback):
     def __init__(self):
         super().__init__()

@@ -29,3 +29,18 @@ def test_finite_bandit_task_is_index():
     np.testing.assert_array_equal(FiniteMTBanditEnv(4, 3).tasks, env.unwrapped.tasks)  # fixed task set
     with pytest.raises(ValueError, match=r"\[0, 3\]"):
         env.unwrapped.set_task_state(4)
+
+
+@pytest.mark.parametrize("env_id", ["MT-Bandit-v0", "MT-FiniteBandit-v0"])
+@pytest.mark.parametrize("action", [-1, 99, 1.5])
+def test_bandit_rejects_invalid_actions(env_id, action):
+    env = gym.make(env_id, disable_env_checker=True)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=rf"Invalid action {action!r}: expected an integer in \[0, 4\]"):
+        env.step(action)  # -1 used to pull the last arm, 99 to raise an IndexError
+
+
+def test_bandit_rejects_nan_arm_probabilities():
+    env = MTBanditEnv(n_arms=3)
+    with pytest.raises(ValueError, match=r"expected 3 arm probabilities in \[0, 1\], got \[0.5, nan, 0.5\]"):
+        env.set_task_state([0.5, np.nan, 0.5])

@@ -18,6 +18,7 @@ from mtgym.envs.hipbmdp import (  # sets MUJOCO_GL before dm_control loads
     WALKER_FRICTION,
     DMCEnv,
 )
+from mtgym.vector import async_start_method
 from mtgym.wrappers.frame_stack import FrameStack
 from mtgym.wrappers.sticky_observation import StickyObservation
 
@@ -303,6 +304,8 @@ def test_lazy_build():
 def test_bad_task_index():
     with pytest.raises(ValueError, match=r"\[0, 9\]"):
         _state_env(FINGER, initial_task_state=10)
+    with pytest.raises(ValueError, match=r"Invalid task state 1\.5: expected an integer task index in \[0, 9\]"):
+        _state_env(FINGER, initial_task_state=1.5)
     env = _state_env(FINGER)
     with pytest.raises(ValueError, match=r"\[0, 9\]"):
         env.unwrapped.set_task_state(-1)
@@ -315,6 +318,35 @@ def test_make_vec_one_task_per_sub_env():
     obs, _ = envs.reset(seed=0)
     assert obs["task_obs"].tolist() == [0, 1, 2] and obs["env_obs"].shape == (3, 17)
     envs.close()
+
+
+def test_async_start_method_is_fork_safe():
+    assert async_start_method(FINGER) == "forkserver"  # every HiP-BMDP family renders through EGL
+    assert async_start_method("MT-PointGoal-v0") is None  # the platform default: scripts need no __main__ guard
+
+
+@pytest.mark.timeout(180)
+def test_async_make_vec_after_parent_rendered():
+    # A forked worker hung at its first render once the parent had made and reset a pixel env (EGL state inherited).
+    env = gym.make(FINGER, height=32, width=32)
+    env.reset(seed=0)
+    envs = gym.make_vec(FINGER, num_envs=2, vector_strategy="async", height=32, width=32)
+    try:
+        assert envs.context == "forkserver"
+        obs, _ = envs.reset(seed=0)
+        assert obs["task_obs"].tolist() == [0, 1] and obs["env_obs"].shape == (2, 9, 32, 32)
+        assert obs["env_obs"].any()  # the workers really rendered
+    finally:
+        envs.close()
+        env.close()
+
+
+def test_missing_dm_control_names_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m == "dm_control" or m.startswith("dm_control.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # a None entry makes `import` fail as if not installed
+    monkeypatch.setitem(sys.modules, "dm_control", None)
+    with pytest.raises(ImportError, match=r'The HiP-BMDP envs need dm_control \(.*\): pip install "mtgym\[dmc\]"'):
+        gym.make(FINGER, from_pixels=False)
 
 
 def test_headless_gl_default():

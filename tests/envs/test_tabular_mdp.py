@@ -46,3 +46,21 @@ def test_invalid_tasks():
         UniformTMDP(2, 2).set_task_state((np.zeros((2, 3)), np.ones((2, 2, 2)) / 2))
     with pytest.raises(ValueError, match="sum to 1"):
         UniformTMDP(2, 2).set_task_state((np.zeros((2, 2)), np.ones((2, 2, 2))))
+
+
+@pytest.mark.parametrize("action", [-1, 99, 2.0])
+def test_invalid_actions(action):
+    env = gym.make("MT-TabularMDP-v0", disable_env_checker=True)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=rf"Invalid action {action!r}: expected an integer in \[0, 4\]"):
+        env.step(action)  # -1 used to take the last action, 99 to raise an IndexError
+
+
+def test_task_state_that_is_not_a_pair():
+    env = UniformTMDP(n_states=4, n_actions=5)
+    with pytest.raises(ValueError, match=r"Invalid task state 3: expected a pair \(R, T\) with R of shape \(4, 5\)"):
+        env.set_task_state(3)
+    r, t = env.sample_task_state()
+    r[0, 0] = np.nan
+    with pytest.raises(ValueError, match="R must hold probabilities"):
+        env.set_task_state((r, t))

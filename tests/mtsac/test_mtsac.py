@@ -268,3 +268,47 @@ def test_resume_needs_an_mtsac_checkpoint(tmp_path):
     SAC("MultiInputPolicy", make_mt_vec_env(ENV_ID), policy_kwargs=dict(net_arch=[8])).save(tmp_path / "sac")
     with pytest.raises((ValueError, KeyError, TypeError)):
         MTSAC.load(tmp_path / "sac", env=make_mt_vec_env(ENV_ID), resume=True)
+
+
+@pytest.mark.parametrize(
+    ("task_obs", "message"),
+    [
+        (7, r"Invalid task_obs 7: expected an integer task index in \[0, 3\] \(4 tasks\)"),
+        (-1, r"Invalid task_obs -1: expected an integer task index in \[0, 3\]"),
+        (1.5, r"Invalid task_obs 1\.5: expected an integer task index in \[0, 3\]"),
+        (np.array([0, 1, 5]), r"Invalid task_obs 5: expected an integer task index in \[0, 3\]"),
+    ],
+)
+@pytest.mark.parametrize("multi_head", [False, True])
+def test_predict_rejects_bad_task_indices(task_obs, message, multi_head):
+    model = _model(policy_kwargs=dict(net_arch=[8], multi_head=multi_head))
+    env_obs = np.zeros((np.size(task_obs), 2) if np.ndim(task_obs) else 2, dtype=np.float32)
+    with pytest.raises(ValueError, match=message):  # a torch RuntimeError, or a silently rounded task, before
+        model.predict({"env_obs": env_obs, "task_obs": task_obs})
+    with pytest.raises(ValueError, match=r"needs observations with \['env_obs', 'task_obs'\] keys, got \['env_obs'\]"):
+        model.predict({"env_obs": env_obs})
+    assert model.predict({"env_obs": np.zeros(2, np.float32), "task_obs": np.int64(3)})[0].shape == (2,)
+
+
+def test_multi_task_policy_on_a_box_env_is_a_clear_error():
+    with pytest.raises(
+        ValueError, match=r"MultiInputPolicy \(MultiTaskPolicy\) needs a Dict observation space .* use 'MlpPolicy'"
+    ):
+        MTSAC("MultiTaskPolicy", "Pendulum-v1")  # an AttributeError from CombinedExtractor before
+
+
+def test_loading_a_checkpoint_of_another_algorithm_names_it(tmp_path):
+    from mtsb3.distral import Distral
+
+    env = make_mt_vec_env(ENV_ID, seed=0)
+    _model(env).save(tmp_path / "mtsac")
+    Distral("MultiInputPolicy", env, buffer_size=100, policy_kwargs=dict(net_arch=[8])).save(tmp_path / "distral")
+    with pytest.raises(ValueError, match=r"mtsac.zip was saved by MTSAC, not Distral: load it with MTSAC.load\(...\)"):
+        Distral.load(tmp_path / "mtsac.zip", env=env)  # an AttributeError before
+    with pytest.raises(ValueError, match=r"distral was saved by Distral, not MTSAC: load it with Distral.load\(...\)"):
+        MTSAC.load(tmp_path / "distral")  # a KeyError before
+
+    class MyMTSAC(MTSAC):
+        pass
+
+    assert MyMTSAC.load(tmp_path / "mtsac").task_names == TASKS  # a subclass may load its base's checkpoints

@@ -69,8 +69,7 @@ class MTAcrobot(PhysicsTaskEnv):
         return self.make_obs(self._env_obs()), {}
 
     def step(self, action: int) -> tuple[MTObs, SupportsFloat, bool, bool, dict[str, Any]]:
-        if not self.action_space.contains(action):
-            raise ValueError(f"Invalid action {action!r}: expected 0, 1 or 2")
+        self._check_step(action)
         torque = self.torques[int(action)]
         s = self._rk4(np.append(self.state, torque))
         s[0], s[1] = _wrap(s[0]), _wrap(s[1])

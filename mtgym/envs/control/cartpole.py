@@ -67,8 +67,7 @@ class MTCartPole(PhysicsTaskEnv):
         return self.make_obs(self.state.astype(np.float32)), {}
 
     def step(self, action: int) -> tuple[MTObs, SupportsFloat, bool, bool, dict[str, Any]]:
-        if not self.action_space.contains(action):
-            raise ValueError(f"Invalid action {action!r}: expected 0 or 1")
+        self._check_step(action)
         x, x_dot, theta, theta_dot = self.state
         force = self.force_mag if action == 1 else -self.force_mag
         costheta, sintheta = math.cos(theta), math.sin(theta)

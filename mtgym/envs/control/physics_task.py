@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTEnv, MTObs
+from mtgym.core import MTEnv, MTObs, TaskNotSetError, check_action, task_state_array
 
 
 class PhysicsTaskEnv(MTEnv[int]):
@@ -34,16 +34,26 @@ class PhysicsTaskEnv(MTEnv[int]):
 
     def get_task_obs(self) -> np.ndarray:
         if self._mu is None:
-            raise RuntimeError("No task is set: call reset(), set_task_state() or reset_task_state() first")
+            raise TaskNotSetError()
         return self._mu.copy()
 
     def get_task_state(self) -> np.ndarray:
         return self.get_task_obs()
 
+    def _check_step(self, action: Any) -> None:
+        """
+        :raises TaskNotSetError: before any task is set (a ``step`` after a first ``reset`` that failed)
+        :raises ValueError: for an action outside the action space
+        """
+        if self._mu is None:
+            raise TaskNotSetError()
+        check_action(self.action_space, action)
+
     def set_task_state(self, task_state: Any) -> None:
-        mu = np.asarray(task_state, dtype=np.float32)
+        expected = f"a vector of {self.task_dim} values in [-1, 1]"
+        mu = task_state_array(task_state, expected)
         if mu.shape != (self.task_dim,) or not np.all(np.abs(mu) <= 1.0):
-            raise ValueError(f"Invalid task state {task_state!r}: expected a vector of {self.task_dim} values in [-1, 1]")
+            raise ValueError(f"Invalid task state {task_state!r}: expected {expected}")
         self._mu = mu
         self._set_physics(mu)
 

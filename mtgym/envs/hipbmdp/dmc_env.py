@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.envs.hipbmdp.variants import XMLVariant
+from mtgym.envs.hipbmdp.variants import XMLVariant, import_dm_control
 
 
 def _finger_spin(module: Any, random: np.random.RandomState) -> Any:
@@ -95,7 +95,7 @@ class DMCEnv(gym.Env[np.ndarray, np.ndarray]):
         seed: int | None = None,
         render_mode: str | None = None,
     ):
-        from dm_control.rl import control
+        control = import_dm_control("rl.control")
 
         if frame_skip < 1:
             raise ValueError(f"frame_skip must be a positive integer, got {frame_skip}")

@@ -89,7 +89,8 @@ class HiPBMDPEnv(MultiEnvWrapper):
     """
 
     variant: ClassVar[XMLVariant]
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 25}
+    # fork_safe: a worker forked after the parent rendered hangs in EGL (see mtgym.vector.async_start_method)
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 25, "fork_safe": False}
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ dm_control, so no copies are vendored and the rest of the model always matches t
 
 from __future__ import annotations
 
+import importlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,19 @@ N_VARIANTS = 10
 #: values increase with the task index, so the same indices give the same structure everywhere: the two middle
 #: values of the eight used ones are interpolation, the two outer ones extrapolation. Tasks 0 and 1 are in no split.
 TASK_SPLITS: dict[str, list[int]] = {"train": [3, 4, 7, 8], "interpolation": [5, 6], "extrapolation": [2, 9]}
+
+
+def import_dm_control(module: str) -> ModuleType:
+    """
+    Import ``dm_control.<module>``; dm_control is an optional dependency, imported only when an env is built.
+
+    :param module: the submodule, e.g. ``"suite"`` or ``"rl.control"``
+    :raises ImportError: naming the extra that installs it, when dm_control is missing
+    """
+    try:
+        return importlib.import_module(f"dm_control.{module}")
+    except ImportError as e:
+        raise ImportError(f'The HiP-BMDP envs need dm_control ({e}): pip install "mtgym[dmc]"') from e
 
 
 def _set_component(element: ET.Element, attribute: str, index: int, value: float) -> None:
@@ -107,11 +121,7 @@ class XMLVariant:
     @property
     def suite_module(self) -> ModuleType:
         """The dm_control suite module of the domain (imported lazily: dm_control is an optional dependency)."""
-        try:
-            from dm_control import suite
-        except ImportError as e:  # pragma: no cover - depends on the install
-            raise ImportError("The HiP-BMDP envs need dm_control: pip install mtgym[dmc]") from e
-        return getattr(suite, self.domain)
+        return getattr(import_dm_control("suite"), self.domain)
 
     @property
     def task_names(self) -> list[str]:

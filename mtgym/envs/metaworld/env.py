@@ -78,8 +78,8 @@ class MetaWorldMTEnv(MultiEnvWrapper):
     ## Version History
     * v0 (mtrl protocol): one fixed goal per task, 150 steps, v1 reward, reward normalisation on. Differences from
       mtenv: Meta-World v3 physics and tasks (``*-v3``, 39-d obs); per-task seeds; MT1 shows the goal (the reference
-      built ``ML1`` for MT1, which hides it: README, "Differences from mtrl and mtenv"); the default initial task is 0 (the reference used 1);
-      MT50 is in Meta-World v3's order.
+      built ``ML1`` for MT1, which hides it: README, "Differences from mtrl and mtenv"); the default initial task is 0
+      (the reference used 1); MT50 is in Meta-World v3's order.
     * ``MT-MetaWorldPlus-*-v0`` (Meta-World+ protocol): the official benchmark's goal set and goal draws, 500 steps,
       v2 reward, no normalisation.
 
