@@ -67,7 +67,8 @@ def task_env_fns(
     :param env_kwargs: passed to ``gym.make``
     :param tasks: task indices to cycle through (e.g. a train split); ``None`` means all tasks
     :param wrappers: applied to each sub-env, innermost first
-    :raises ValueError: if ``num_envs`` is ``None`` for an env without a finite task set, or a task is out of range
+    :raises ValueError: if ``num_envs`` is not a positive integer, or ``None`` for an env without a finite task set,
+        or a task is not an integer index in range
     """
     env_kwargs = dict(env_kwargs or {})
     if num_envs is not None:

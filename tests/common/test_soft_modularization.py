@@ -82,7 +82,7 @@ def test_every_parameter_gets_gradient():
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="n_layers >= 2"):
+    with pytest.raises(ValueError, match=r"n_layers \(Soft Modularization routes between layers\) must be an integer >= 2"):
         SoftModularizationExtractor(SPACE, n_layers=1)
     with pytest.raises(ValueError, match="Discrete task_obs"):
         SoftModularizationExtractor(spaces.Dict(env_obs=spaces.Box(-1, 1, (3,)), task_obs=spaces.Box(0, 1, (2,))))
