@@ -163,6 +163,18 @@ def _evaluate_per_task(
                 returns[i], lengths[i], succeeded[i] = 0.0, 0, None
         episode_starts = dones
 
+    return _per_task_results(env_tasks, names, episodes)
+
+
+def _per_task_results(
+    env_tasks: np.ndarray, names: list[str], episodes: list[list[tuple[float, int, float | None]]]
+) -> dict[str, dict[str, float]]:
+    """
+    :param env_tasks: the task of each sub-env
+    :param names: the task name of each sub-env
+    :param episodes: per sub-env, its ``(return, length, success or None)`` episodes
+    :return: the result of :func:`evaluate_per_task`
+    """
     results: dict[str, dict[str, float]] = {}
     for task in sorted(set(env_tasks.tolist())):
         task_episodes = [episode for i in np.flatnonzero(env_tasks == task) for episode in episodes[i]]
