@@ -6,7 +6,6 @@ RL Zoo3 integration: ``scripts/train.py`` for every named method, ``enjoy.py``, 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -31,7 +30,7 @@ from mtsb3.zoo import (
     sample_gradnorm_params,
     sample_mtsac_params,
 )
-from tests._zoo_helpers import HYPERPARAMS, SCRIPTS, run_scripts
+from tests._zoo_helpers import HYPERPARAMS, load_script_module, run_scripts
 
 POINT_GOAL = "MT-PointGoal-v0"
 PIXEL_ENV = "MT-HiPBMDP-Finger-Spin-vary-size-v0"
@@ -150,21 +149,9 @@ def test_plot_results_and_table(zoo_runs: tuple[Path, dict[str, str]]) -> None:
             assert f"| {algo} | 1 |" in out
 
 
-def _load_script_module(name: str):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(SCRIPTS))
-
-
 def test_seeds_are_averaged_with_a_confidence_band() -> None:
-    plot_results = _load_script_module("plot_results")
-    results_table = _load_script_module("results_table")
+    plot_results = load_script_module("plot_results")
+    results_table = load_script_module("results_table")
     runs = [
         plot_results.Run("mtsac", "E", Path("."), np.array([10.0, 20.0, 30.0]), ["a", "b"], values, "success_rate")
         for values in (np.array([[0, 0], [0.5, 1], [1, 1]]), np.array([[0, 0], [0.0, 1], [1, 0]]))
