@@ -14,6 +14,7 @@ import optuna
 import pytest
 import yaml
 
+from mtsb3.common.resume import list_checkpoints
 from mtsb3.zoo import (
     NET_ARCHS,
     ZOO_ALGOS,
@@ -100,6 +101,7 @@ def test_train_writes_a_multi_task_run_folder(zoo_runs: tuple[Path, dict[str, st
         assert monitors == ["task3", "task4", "task7", "task8"]
         assert len(info["task_names"]) == 10
         assert info["n_envs"] == 4
+        assert [p.name for p in list_checkpoints(run)] == ["step_000000000064"]  # no evaluation: at the end only
         return
     assert info["task_names"] == GOALS
     assert monitors == ["task0", "task1", "task2", "task3"]  # one sub-env per task
@@ -118,6 +120,12 @@ def test_train_writes_a_multi_task_run_folder(zoo_runs: tuple[Path, dict[str, st
         header = next(csv.reader(f))
     assert "eval/success_rate" in header
     assert all(f"eval/{goal}/success_rate" in header for goal in GOALS)
+    # PerTaskRolloutCallback: per-task training episodes next to the aggregate, in progress.csv and on stdout
+    assert "rollout/success_rate" in header
+    assert all(f"rollout/{goal}/{key}" in header for goal in GOALS for key in ("success_rate", "ep_rew_mean"))
+    assert "|    goal_3/ep_rew_mean  |" in logs[f"train:{algo}"]
+    # a run checkpoint after the evaluation (at 240 timesteps, the end)
+    assert [p.name for p in list_checkpoints(run)] == ["step_000000000240"]
 
 
 @pytest.mark.parametrize("algo", sorted(ALGOS))
