@@ -20,10 +20,10 @@ fixed-length episodes; the callback waits up to ``max_wait`` steps for one), the
 episodes the same way at the checkpoint, and a resumed run continues *exactly*: same parameters at the end. Off an
 episode boundary, the resumed run restarts the interrupted episodes (close, not identical).
 
-**Buffer size.** The buffer dominates a checkpoint: ``2 x capacity x obs bytes`` at most (observations and next
-observations). Proprioceptive Meta-World MT10 (39 float32 + task index) is about 0.35 GB per million transitions;
-pixel observations (3 stacked 84x84 RGB frames, uint8) are 42 KB per transition, so 4.2 GB per 100k transitions, in
-every checkpoint. ``save_buffer=False`` (``train.py --no-checkpoint-buffer``, preset key ``checkpoint_buffer: false``)
+**Buffer size.** The buffer dominates a checkpoint: about ``2 x obs bytes`` per stored transition (observations and
+next observations). Proprioceptive Meta-World MT10 (39 float32 + task index) is about 0.36 GB per million transitions;
+the pixel presets (3 stacked 84x84 RGB frames, uint8) store 127 KB per transition, 12.7 GB for their full 100k buffer,
+in every kept checkpoint. ``save_buffer=False`` (``train.py --no-checkpoint-buffer``, preset key ``checkpoint_buffer: false``)
 leaves it out; a resumed run then refills an empty buffer for ``learning_starts`` steps before updating again.
 """
 
