@@ -2,8 +2,9 @@
 
 import mtgym  # noqa: F401  (registers the env ids that the algorithms are usually trained on)
 from mtsb3.common.buffers import TaskBalancedReplayBuffer
-from mtsb3.common.callbacks import MultiTaskEvalCallback
+from mtsb3.common.callbacks import MultiTaskEvalCallback, PerTaskRolloutCallback
 from mtsb3.common.env_util import make_mt_vec_env
+from mtsb3.common.resume import RunCheckpointCallback
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.deepmdp import DeepMDP
 from mtsb3.distral import Distral
@@ -16,3 +17,4 @@ __all__ = ["__version__", "make_mt_vec_env"]
 __all__ += ["MTSAC", "MultiTaskEvalCallback", "TaskBalancedReplayBuffer", "TaskEncoder"]
 __all__ += ["SACAE", "DeepMDP", "HiPBMDP"]
 __all__ += ["Distral"]
+__all__ += ["PerTaskRolloutCallback", "RunCheckpointCallback"]

@@ -1,5 +1,6 @@
 """
-Distributed Optuna tuning on a real PostgreSQL server: two ``train.py -optimize`` workers share one study.
+Distributed Optuna tuning on a real PostgreSQL server: two ``train.py -optimize`` workers share one study; and a sweep
+(``scripts/sweep.py``) whose killed worker's cell is re-run and resumed by the other workers.
 
 The fixture starts a throwaway cluster with ``initdb``/``pg_ctl`` (Debian's ``postgresql`` package) on 127.0.0.1 in a
 temporary folder and removes it afterwards. Without the server binaries or ``psycopg2`` the test is skipped with the
@@ -25,7 +26,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests._zoo_helpers import SCRIPTS, child_env
+from tests._zoo_helpers import SCRIPTS, child_env, kill_worker_mid_cell, sweep_worker
+from tests.test_sweep import check_sweep_survived_a_killed_worker
 
 CAP = 4
 
@@ -145,3 +147,18 @@ def test_two_workers_share_a_capped_study_and_survive_a_killed_worker(postgres_u
     assert str(survivor.pid) in workers and str(victim.pid) in workers
     survivor_out = (tmp_path / "survivor.out").read_text()
     assert f"Trial {victim_trial} of study 'distributed' was marked FAILED" in survivor_out
+
+
+def test_a_sweep_on_postgresql_reruns_and_resumes_a_killed_workers_cell(postgres_url: str, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    storage = optuna.storages.RDBStorage(postgres_url.replace("postgresql://", "postgresql+psycopg2://"))
+    killed_run = kill_worker_mid_cell(postgres_url, logs, tmp_path / "victim.out")
+    survivors = sweep_worker(postgres_url, logs, 2, tmp_path / "survivors.out")
+    try:
+        assert survivors.wait(timeout=600) == 0, (tmp_path / "survivors.out").read_text()[-4000:]
+    finally:
+        if survivors.poll() is None:
+            survivors.kill()
+            survivors.wait()
+    check_sweep_survived_a_killed_worker(storage, logs, killed_run)

@@ -32,7 +32,8 @@ def _missing(obj: object, names: list[str]) -> list[str]:
 
 
 def test_every_entry_is_complete():
-    assert {entry.library for entry in PRIVATE_NAMES} == {"torch", "stable_baselines3", "rl_zoo3", "metaworld", "dm_control"}
+    libraries = {"torch", "stable_baselines3", "rl_zoo3", "metaworld", "dm_control", "optuna"}
+    assert {entry.library for entry in PRIVATE_NAMES} == libraries
     for entry in PRIVATE_NAMES:
         assert isinstance(entry, PrivateName) and entry.name.startswith("_") and entry.used_in and entry.why
 
@@ -112,3 +113,12 @@ def test_dm_control():
     from dm_control.suite import finger
 
     assert _missing(finger, _names("dm_control")["suite.<domain> module"]) == []
+
+
+def test_optuna():
+    import optuna.storages
+
+    names = _names("optuna")
+    assert _missing(optuna.storages, names.pop("optuna.storages module")) == []
+    assert _missing(optuna.storages._heartbeat.BaseHeartbeat, names.pop("BaseHeartbeat")) == []
+    assert names == {}

@@ -6,7 +6,6 @@ RL Zoo3 integration: ``scripts/train.py`` for every named method, ``enjoy.py``, 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import optuna
 import pytest
 import yaml
 
+from mtsb3.common.resume import list_checkpoints
 from mtsb3.zoo import (
     NET_ARCHS,
     ZOO_ALGOS,
@@ -31,7 +31,7 @@ from mtsb3.zoo import (
     sample_gradnorm_params,
     sample_mtsac_params,
 )
-from tests._zoo_helpers import HYPERPARAMS, SCRIPTS, run_scripts
+from tests._zoo_helpers import HYPERPARAMS, load_script_module, run_scripts
 
 POINT_GOAL = "MT-PointGoal-v0"
 PIXEL_ENV = "MT-HiPBMDP-Finger-Spin-vary-size-v0"
@@ -101,6 +101,7 @@ def test_train_writes_a_multi_task_run_folder(zoo_runs: tuple[Path, dict[str, st
         assert monitors == ["task3", "task4", "task7", "task8"]
         assert len(info["task_names"]) == 10
         assert info["n_envs"] == 4
+        assert [p.name for p in list_checkpoints(run)] == ["step_000000000064"]  # no evaluation: at the end only
         return
     assert info["task_names"] == GOALS
     assert monitors == ["task0", "task1", "task2", "task3"]  # one sub-env per task
@@ -119,6 +120,12 @@ def test_train_writes_a_multi_task_run_folder(zoo_runs: tuple[Path, dict[str, st
         header = next(csv.reader(f))
     assert "eval/success_rate" in header
     assert all(f"eval/{goal}/success_rate" in header for goal in GOALS)
+    # PerTaskRolloutCallback: per-task training episodes next to the aggregate, in progress.csv and on stdout
+    assert "rollout/success_rate" in header
+    assert all(f"rollout/{goal}/{key}" in header for goal in GOALS for key in ("success_rate", "ep_rew_mean"))
+    assert "|    goal_3/ep_rew_mean  |" in logs[f"train:{algo}"]
+    # a run checkpoint after the evaluation (at 240 timesteps, the end)
+    assert [p.name for p in list_checkpoints(run)] == ["step_000000000240"]
 
 
 @pytest.mark.parametrize("algo", sorted(ALGOS))
@@ -150,21 +157,9 @@ def test_plot_results_and_table(zoo_runs: tuple[Path, dict[str, str]]) -> None:
             assert f"| {algo} | 1 |" in out
 
 
-def _load_script_module(name: str):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(SCRIPTS))
-
-
 def test_seeds_are_averaged_with_a_confidence_band() -> None:
-    plot_results = _load_script_module("plot_results")
-    results_table = _load_script_module("results_table")
+    plot_results = load_script_module("plot_results")
+    results_table = load_script_module("results_table")
     runs = [
         plot_results.Run("mtsac", "E", Path("."), np.array([10.0, 20.0, 30.0]), ["a", "b"], values, "success_rate")
         for values in (np.array([[0, 0], [0.5, 1], [1, 1]]), np.array([[0, 0], [0.0, 1], [1, 0]]))

@@ -33,6 +33,9 @@ _AUTOGRAD = "mtsb3.common.gradients.per_sample"
 _WHY_AUTOGRAD = "a layer's saved input is what makes per-task gradients one backward pass; autograd exposes it no other way"
 _ZOO_MANAGER = "mtsb3.zoo.manager"
 _MW = "mtgym.envs.metaworld.benchmarks"
+_RESUME = "mtsb3.common.resume"
+_RESUME_WHY = "a resumed run starts new episodes from the restored env RNGs (SB3's own reset in _setup_learn)"
+_STORAGE = "mtsb3.zoo.storage"
 _MW_WHY = "as metaworld._make_tasks"
 
 PRIVATE_NAMES: tuple[PrivateName, ...] = (
@@ -56,6 +59,10 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
     PrivateName("stable_baselines3", "BaseModel", "_get_constructor_parameters", "mtsb3.mtsac.policies", "save hook"),
     PrivateName("stable_baselines3", "BaseModel", "_update_features_extractor", "mtsb3.mtsac.policies", "SACPolicy's own"),
     PrivateName("stable_baselines3", "EvalCallback", "_is_success_buffer", "mtsb3.zoo.tuning", "no public success rate"),
+    PrivateName("stable_baselines3", "BaseAlgorithm", "_last_obs", _RESUME, _RESUME_WHY),
+    PrivateName("stable_baselines3", "BaseAlgorithm", "_last_episode_starts", _RESUME, _RESUME_WHY),
+    PrivateName("stable_baselines3", "BaseAlgorithm", "_last_original_obs", _RESUME, _RESUME_WHY),
+    PrivateName("stable_baselines3", "BaseAlgorithm", "_stats_window_size", _RESUME, "the window of ep_info_buffer"),
     # rl_zoo3 (ExperimentManager hooks we override, and the two module attributes register_zoo replaces)
     PrivateName("rl_zoo3", "ExperimentManager", "_preprocess_hyperparams", _ZOO_MANAGER, "zoo-only YAML keys, recipes"),
     PrivateName("rl_zoo3", "ExperimentManager", "_save_config", _ZOO_MANAGER, "run.yml next to config.yml"),
@@ -64,6 +71,10 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
     PrivateName("rl_zoo3", "ExperimentManager", "_create_pruner", _ZOO_MANAGER, "rl-zoo's --pruner"),
     PrivateName("rl_zoo3", "ExperimentManager", "_hyperparams", _ZOO_MANAGER, "the preprocessed hyperparameters"),
     PrivateName("rl_zoo3", "ExperimentManager", "_eval_env_kwargs_args", _ZOO_MANAGER, "whether --eval-env-kwargs was given"),
+    PrivateName("rl_zoo3", "ExperimentManager", "_load_pretrained_agent", _ZOO_MANAGER, "resuming from a run checkpoint"),
+    # Optuna (heartbeats for the journal-file storage)
+    PrivateName("optuna", "optuna.storages module", "_heartbeat", _STORAGE, "BaseHeartbeat marks heartbeat storages"),
+    PrivateName("optuna", "BaseHeartbeat", "_get_stale_trial_ids", _STORAGE, "the hook fail_stale_trials calls"),
     # Meta-World v3 (generating one task's goals without building the whole benchmark)
     PrivateName("metaworld", "SawyerXYZEnv", "_freeze_rand_vec", _MW, _MW_WHY),
     PrivateName("metaworld", "SawyerXYZEnv", "_set_task_called", _MW, _MW_WHY),

@@ -19,7 +19,9 @@ What we add to the zoo, one module each:
   (train and eval), evaluates with ``MultiTaskEvalCallback`` (per-task success in TensorBoard and in
   ``progress.csv``), records the env id, task names and full hyperparameters in the run folder, and tunes the mean
   success rate, on a local file by default or as one worker of a distributed study on a ``postgresql://`` URL;
-* :mod:`~mtsb3.zoo.enjoy`: the ``enjoy`` test env, one sub-env per task, with a per-task summary.
+* :mod:`~mtsb3.zoo.enjoy`: the ``enjoy`` test env, one sub-env per task, with a per-task summary;
+* :mod:`~mtsb3.zoo.sweep`: ``scripts/sweep.py``'s grid of methods x envs x seeds as one Optuna study, one cell per
+  trial, whose dead workers' cells are re-run and resumed from their run checkpoints (:mod:`mtsb3.common.resume`).
 """
 
 from __future__ import annotations

@@ -27,12 +27,21 @@ class ZooOptions:
     :param grace_period: seconds without heartbeat after which a RUNNING trial is marked FAILED (default 2 intervals)
     :param retry_failed_trials: re-enqueue a trial whose worker died, at most this many times
     :param cli_keys: the zoo options given explicitly on the command line (they win over our YAML keys)
+    :param run_folder: the run folder to use instead of a new ``<log folder>/<algo>/<env>_<n>``; a run folder with a
+        checkpoint is resumed
+    :param checkpoint_freq: timesteps between run checkpoints; ``None``: after every evaluation; ``0``: none
+    :param keep_checkpoints: how many run checkpoints to keep
+    :param checkpoint_buffer: include the replay buffer in the run checkpoints
     """
 
     heartbeat_interval: int = 60
     grace_period: int | None = None
     retry_failed_trials: int = 0
     cli_keys: set[str] = field(default_factory=set)
+    run_folder: str | None = None
+    checkpoint_freq: int | None = None
+    keep_checkpoints: int = 2
+    checkpoint_buffer: bool = True
 
 
 def _option_given(argv: Sequence[str], *flags: str) -> bool:
@@ -131,8 +140,26 @@ def prepare_train_argv(argv: Sequence[str], hyperparams_dir: str | os.PathLike) 
     ours.add_argument("--grace-period", type=int, default=None)
     ours.add_argument("--retry-failed-trials", type=int, default=0)
     ours.add_argument("--no-progress", action="store_true")
+    ours.add_argument("--run-folder", default=None)
+    ours.add_argument("--checkpoint-freq", type=int, default=None)
+    ours.add_argument("--keep-checkpoints", type=int, default=2)
+    ours.add_argument("--no-checkpoint-buffer", action="store_true")
     own, rest = ours.parse_known_args(list(argv))
-    options = ZooOptions(own.heartbeat_interval, own.grace_period, own.retry_failed_trials)
+    if own.keep_checkpoints < 1:
+        _usage_error(f"--keep-checkpoints must be >= 1, got {own.keep_checkpoints}")
+    if own.checkpoint_freq is not None and own.checkpoint_freq < 0:
+        _usage_error(f"--checkpoint-freq must be >= 0 (0: no checkpoints), got {own.checkpoint_freq}")
+    options = ZooOptions(
+        own.heartbeat_interval,
+        own.grace_period,
+        own.retry_failed_trials,
+        run_folder=own.run_folder,
+        checkpoint_freq=own.checkpoint_freq,
+        keep_checkpoints=own.keep_checkpoints,
+        checkpoint_buffer=not own.no_checkpoint_buffer,
+    )
+    if own.no_checkpoint_buffer:
+        options.cli_keys.add("checkpoint_buffer")
     if _option_given(rest, "--eval-episodes"):
         options.cli_keys.add("eval_episodes")
     if _option_given(rest, "--eval-freq"):

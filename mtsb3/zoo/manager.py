@@ -8,12 +8,15 @@ This module imports ``rl_zoo3``, which patches Gymnasium on import (``rl_zoo3/gy
 
 from __future__ import annotations
 
+import csv
 import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import optuna
 import yaml
 from optuna.trial import TrialState
@@ -22,14 +25,15 @@ from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
 from rl_zoo3.utils import ALGOS, get_callback_list
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import EvalCallback
-from stable_baselines3.common.logger import make_output_format
+from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, make_output_format
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.utils import configure_logger
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage, is_vecenv_wrapped
 
 from mtgym.versions import get_versions
-from mtsb3.common.callbacks import MultiTaskEvalCallback
+from mtsb3.common.callbacks import MultiTaskEvalCallback, PerTaskRolloutCallback
 from mtsb3.common.env_util import make_mt_vec_env
+from mtsb3.common.resume import RunCheckpointCallback, latest_checkpoint
 from mtsb3.zoo.cli import ZooOptions
 from mtsb3.zoo.env_info import env_info
 from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, _merge_hyperparams, _yaml_safe, apply_recipe
@@ -61,6 +65,12 @@ class MTExperimentManager(ExperimentManager):
         self.env_info = env_info(self.env_name.gym_id, self.env_kwargs)
         self.is_multi_task, self.task_names = self.env_info.is_multi_task, self.env_info.task_names
         self.recipe: str | None = None
+        self.checkpoint_buffer = self.options.checkpoint_buffer
+        self.checkpointer: RunCheckpointCallback | None = None
+        self.resume_from: Path | None = None
+        if self.options.run_folder is not None:  # a fixed run folder (sweep cells, resuming a run)
+            self.save_path = os.path.normpath(self.options.run_folder)
+            self.params_path = os.path.join(self.save_path, self.env_name)
 
     # -- hyperparameters -------------------------------------------------------------------------------------------
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -72,9 +82,13 @@ class MTExperimentManager(ExperimentManager):
         hyperparams = dict(hyperparams)
         zoo_keys = {key: hyperparams.pop(key) for key in ZOO_ONLY_KEYS if key in hyperparams}
         self.recipe = zoo_keys.get("recipe")
-        for key, attr in (("eval_episodes", "n_eval_episodes"), ("eval_freq", "eval_freq")):
+        for key, attr, kind in (
+            ("eval_episodes", "n_eval_episodes", int),
+            ("eval_freq", "eval_freq", int),
+            ("checkpoint_buffer", "checkpoint_buffer", bool),
+        ):
             if key in zoo_keys and key not in self.options.cli_keys:
-                setattr(self, attr, int(zoo_keys[key]))
+                setattr(self, attr, kind(zoo_keys[key]))
         n_envs_given = "n_envs" in hyperparams
         hyperparams, env_wrapper, callbacks, vec_env_wrapper = super()._preprocess_hyperparams(hyperparams)
         if self._eval_env_kwargs_args is None:
@@ -137,16 +151,59 @@ class MTExperimentManager(ExperimentManager):
         self.eval_freq = -1  # rl-zoo's EvalCallback is replaced by ours below
         super().create_callbacks()
         self.eval_freq = eval_freq
-        if self.eval_freq > 0 and not self.optimize_hyperparameters:
+        if self.optimize_hyperparameters:
+            return
+        eval_callback = None
+        if self.eval_freq > 0:
             self.eval_freq = max(self.eval_freq // self.n_envs, 1)
             if self.verbose > 0:
                 print("Creating test environment")
             eval_env = self.create_envs(self.n_eval_envs, eval_env=True)
-            self.callbacks.append(
-                self._eval_callback(
-                    eval_env, self.eval_freq, self.save_path, best_model_save_path=self.save_path, verbose=self.verbose
-                )
+            eval_callback = self._eval_callback(
+                eval_env, self.eval_freq, self.save_path, best_model_save_path=self.save_path, verbose=self.verbose
             )
+            self.callbacks.append(eval_callback)
+        if self.is_multi_task:
+            self.callbacks.append(PerTaskRolloutCallback(self.task_names))
+        self._add_checkpointer(eval_callback)
+
+    def _add_checkpointer(self, eval_callback: EvalCallback | None) -> None:
+        """A run checkpoint after every evaluation (or every ``--checkpoint-freq`` timesteps), and at the end."""
+        freq = self.options.checkpoint_freq
+        if freq == 0:
+            return
+        save_freq = (self.eval_freq if eval_callback is not None else 0) if freq is None else max(freq // self.n_envs, 1)
+        # wait at most one episode for a boundary of every sub-env (then the resume is exact)
+        max_wait = gym.spec(self.env_name.gym_id).max_episode_steps or 1000
+        self.checkpointer = RunCheckpointCallback(
+            self.save_path,
+            save_freq,
+            keep=self.options.keep_checkpoints,
+            save_buffer=self.checkpoint_buffer,
+            callbacks=[cb for cb in self.callbacks if cb is eval_callback or isinstance(cb, PerTaskRolloutCallback)],
+            eval_env=None if eval_callback is None else eval_callback.eval_env,
+            best_model_path=None if eval_callback is None else os.path.join(self.save_path, "best_model.zip"),
+            max_wait=max_wait,
+            verbose=self.verbose,
+        )
+        self.callbacks.append(self.checkpointer)
+
+    # -- resuming --------------------------------------------------------------------------------------------------
+    def setup_experiment(self) -> tuple[BaseAlgorithm, dict[str, Any]] | None:
+        if self.options.run_folder is not None and not self.optimize_hyperparameters:
+            self.resume_from = latest_checkpoint(self.save_path)
+            # rl-zoo's continue-training path calls _load_pretrained_agent (below) instead of the constructor
+            self.continue_training = self.continue_training or self.resume_from is not None
+        return super().setup_experiment()
+
+    def _load_pretrained_agent(self, hyperparams: dict[str, Any], env: VecEnv) -> BaseAlgorithm:
+        if self.resume_from is None or self.checkpointer is None:
+            return super()._load_pretrained_agent(hyperparams, env)
+        model = self.checkpointer.resume(
+            ALGOS[self.algo], env, device=self.device, tensorboard_log=self.tensorboard_log, verbose=self.verbose
+        )
+        assert model is not None
+        return model
 
     # -- run folder ------------------------------------------------------------------------------------------------
     def _save_config(self, saved_hyperparams: dict[str, Any]) -> None:
@@ -171,10 +228,38 @@ class MTExperimentManager(ExperimentManager):
 
     def learn(self, model: BaseAlgorithm) -> None:
         # stdout (+ TensorBoard with -tb) as rl-zoo, plus progress.csv in the run folder for plot_results.py
-        logger = configure_logger(self.verbose, self.tensorboard_log, type(model).__name__)
-        logger.output_formats.append(make_output_format("csv", self.save_path))
+        resumed = self.resume_from is not None
+        progress = Path(self.save_path) / "progress.csv"
+        kept_rows = _progress_rows(progress, model.num_timesteps) if resumed else []
+        logger = configure_logger(self.verbose, self.tensorboard_log, type(model).__name__, reset_num_timesteps=not resumed)
+        csv_format = make_output_format("csv", self.save_path)
+        assert isinstance(csv_format, CSVOutputFormat)
+        for row in kept_rows:  # a resumed run continues progress.csv from its checkpoint
+            csv_format.write(row, dict.fromkeys(row))
+        logger.output_formats.append(csv_format)
+        for output in logger.output_formats:
+            if isinstance(output, HumanOutputFormat):
+                output.max_length = 60  # per-task keys (rollout/<task>/success_rate) must not collide when truncated
         model.set_logger(logger)
-        super().learn(model)
+        if resumed:
+            self._learn_remainder(model)
+        else:
+            super().learn(model)
+
+    def _learn_remainder(self, model: BaseAlgorithm) -> None:
+        """rl-zoo's ``learn()`` for a resumed model: the timestep counters continue, and only the remainder is trained."""
+        kwargs: dict[str, Any] = {"callback": self.callbacks} if self.callbacks else {}
+        if self.log_interval != -1:  # rl-zoo: -1 is SB3's default, < -1 no logging
+            kwargs["log_interval"] = self.log_interval if self.log_interval > -1 else None
+        try:
+            model.learn(max(self.n_timesteps - model.num_timesteps, 0), reset_num_timesteps=False, **kwargs)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if self.callbacks:
+                self.callbacks[0].on_training_end()
+            assert model.env is not None
+            model.env.close()
 
     # -- tuning ----------------------------------------------------------------------------------------------------
     # rl-zoo's objective() builds its own TrialEvalCallback (reward only) and replaces *_kwargs dicts instead of merging
@@ -272,6 +357,21 @@ class MTExperimentManager(ExperimentManager):
         study.trials_dataframe().to_csv(f"{log_path}.csv")
         if self.verbose:
             print(f"Writing report to {log_path}.csv")
+
+
+def _progress_rows(path: Path, num_timesteps: int) -> list[dict[str, str]]:
+    """:return: the non-empty cells of the rows of ``progress.csv`` logged up to ``num_timesteps`` (a checkpoint)"""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = []
+    for row in rows:
+        step = row.get("time/total_timesteps") or ""
+        if step and float(step) > num_timesteps:
+            continue
+        kept.append({key: value for key, value in row.items() if value not in ("", None)})
+    return kept
 
 
 def make_experiment_manager_class(options: ZooOptions | None = None) -> type[MTExperimentManager]:
