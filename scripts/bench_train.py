@@ -53,8 +53,8 @@ from mtsb3.recipes import mt_sac
 
 ENV_ID = "MT-MetaWorld-MT10-v0"
 PRESETS: dict[str, dict[str, Any]] = {
-    "small": dict(net_arch=[64, 64], batch_size=256),
-    "mtrl": dict(net_arch=[400, 400, 400], batch_size=1280),
+    "small": dict(net_arch=[64, 64], batch_size=256, timesteps=1000),
+    "mtrl": dict(net_arch=[400, 400, 400], batch_size=1280, timesteps=200),
 }
 SIDES = ("sb3", "sb3_async", "ours", "ours_subproc", "ours_overlap")
 PARTS = ("env", "act", "update", "buffer", "callbacks", "other")
@@ -241,7 +241,8 @@ def run_rounds(sides: list[Side], rounds: int, timesteps: int) -> None:
 
 def report(preset_name: str, sides: list[Side]) -> dict[str, float]:
     """Print the medians, the paired ratios and the time split; :return: ``{side: median timesteps/s}`` and ratios."""
-    print(f"\n== {preset_name}: {PRESETS[preset_name]} ==")
+    preset = PRESETS[preset_name]
+    print(f"\n== {preset_name}: net_arch {preset['net_arch']}, batch {preset['batch_size']} ==")
     results: dict[str, float] = {}
     by_name = {side.name: side for side in sides}
     header = f"{'side':<13} {'timesteps/s':>11}" + "".join(
@@ -258,6 +259,10 @@ def report(preset_name: str, sides: list[Side]) -> dict[str, float]:
                 results[f"{side.name}/{base}"] = ratio
                 row += f" {ratio:12.2f}x"
         print(row)
+    if "ours_overlap" in by_name and "ours_subproc" in by_name:
+        overlap, subproc = by_name["ours_overlap"].rates, by_name["ours_subproc"].rates
+        results["overlap_gain"] = statistics.median(a / b for a, b in zip(overlap, subproc, strict=True))
+        print(f"overlap on / off (same model and SubprocVecEnv): {results['overlap_gain']:.2f}x")
     print(f"\ntime split, ms per 1000 timesteps (medians over rounds): {', '.join(PARTS)}, total")
     for side in sides:
         cells = [statistics.median(split[key] for split in side.splits) for key in (*PARTS, "total")]
@@ -269,7 +274,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", choices=list(PRESETS), default=list(PRESETS))
     parser.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
-    parser.add_argument("--timesteps", type=int, default=1000, help="timesteps per timed learn call")
+    parser.add_argument("--timesteps", type=int, help="timesteps per timed learn call (default: small 1000, mtrl 200)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--learning-starts", type=int, default=1500, help="random-action warm-up (timesteps)")
     parser.add_argument("--warmup-updates", type=int, default=20, help="untimed updates after the random warm-up")
@@ -288,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
         for name in args.presets:
             print(f"[{name}] building and warming up {', '.join(args.sides)}", flush=True)
             sides = make_sides(args.sides, envs, PRESETS[name], args)
-            run_rounds(sides, args.rounds, args.timesteps)
+            run_rounds(sides, args.rounds, args.timesteps or PRESETS[name]["timesteps"])
             results[name] = report(name, sides)
     finally:
         for env in envs.values():
