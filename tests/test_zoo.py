@@ -61,14 +61,37 @@ def zoo_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     cwd = tmp_path_factory.mktemp("zoo")
     calls = [("train.py", _train_argv(algo)) for algo in ALGOS]
     calls += [("enjoy.py", _enjoy_argv(algo)) for algo in ALGOS]
+    calls.append(("train.py", _overlap_argv()))
     output = run_scripts(calls, cwd, timeout=900).stdout
     sections = output.split("=== RUN ")[1:]
     logs = {}
     for section in sections:
         kind = "train" if section.split()[0].endswith("train.py") else "enjoy"
-        algo = section.split("--algo ")[1].split()[0]
+        algo = "overlap" if OVERLAP_LOGS in section.split("\n")[0] else section.split("--algo ")[1].split()[0]
         logs[f"{kind}:{algo}"] = section
     return cwd, logs
+
+
+OVERLAP_LOGS = "logs_overlap"
+
+
+def _overlap_argv() -> list[str]:
+    """mtsac with the preset keys of overlapped collection (a DummyVecEnv would make the model constructor raise)."""
+    argv = _train_argv("mtsac")
+    argv[argv.index("logs")] = OVERLAP_LOGS
+    params = argv.index("-params") + 1
+    argv[params + 1 : params + 1] = ["overlap_collection:True", "vec_env:'subproc'"]
+    return argv
+
+
+def test_preset_keys_turn_on_overlapped_collection(zoo_runs: tuple[Path, dict[str, str]]) -> None:
+    cwd, logs = zoo_runs
+    run = cwd / OVERLAP_LOGS / "mtsac" / f"{POINT_GOAL}_1"
+    assert (run / f"{POINT_GOAL}.zip").is_file(), logs["train:overlap"][-3000:]
+    info = yaml.safe_load((run / POINT_GOAL / "run.yml").read_text())
+    assert info["hyperparameters"]["overlap_collection"] is True
+    assert "vec_env" not in info["hyperparameters"]  # a zoo-only key: not given to the model
+    assert np.load(run / "evaluations.npz")["timesteps"].tolist() == [240]
 
 
 def test_every_named_method_is_registered() -> None:

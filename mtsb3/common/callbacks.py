@@ -13,6 +13,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
+from mtsb3.common.env_util import first_sub_env_attr
 from mtsb3.common.run_state import EVAL_CALLBACK_ATTRS
 from mtsb3.common.save_util import check_env_tasks
 from mtsb3.common.task import TASK_KEY
@@ -69,10 +70,9 @@ def metaworld_protocol(env: VecEnv, terminate_on_success: bool, one_episode_per_
 
 
 def _get_attr(env: VecEnv, name: str, asked: str) -> list[Any]:
-    try:
-        return env.get_attr(name)
-    except AttributeError as e:
-        raise ValueError(f"{asked} needs Meta-World sub-envs (e.g. MT-MetaWorldPlus-*), which have {name!r}") from e
+    if not env.has_attr(name):
+        raise ValueError(f"{asked} needs Meta-World sub-envs (e.g. MT-MetaWorldPlus-*), which have {name!r}")
+    return env.get_attr(name)
 
 
 def evaluate_per_task(
@@ -123,10 +123,7 @@ def _evaluate_per_task(
 ) -> dict[str, dict[str, float]]:
     """:func:`evaluate_per_task` once the protocol is set up."""
     if task_names is None:
-        try:
-            task_names = env.get_attr("task_names", [0])[0]
-        except AttributeError:
-            task_names = None
+        task_names = first_sub_env_attr(env, "task_names")
     n_envs = env.num_envs
     obs = env.reset()
     task_obs = np.asarray(obs[TASK_KEY]) if isinstance(obs, dict) and TASK_KEY in obs else None
@@ -295,12 +292,9 @@ class MultiTaskEvalCallback(EvalCallback):
 
     def _task_splits(self) -> dict[str, list[str]]:
         """:return: ``{split: [task names in the eval env]}``, empty when the env has no ``task_splits``."""
-        try:
-            splits = self.eval_env.get_attr("task_splits", [0])[0]
-            task_names = self.eval_env.get_attr("task_names", [0])[0]
-        except AttributeError:
-            return {}
-        if not splits:
+        splits = first_sub_env_attr(self.eval_env, "task_splits")
+        task_names = first_sub_env_attr(self.eval_env, "task_names")
+        if not splits or task_names is None:
             return {}
         named = {split: [task_names[t] for t in tasks] for split, tasks in splits.items()}
         return {split: [n for n in names if n in self.last_results] for split, names in named.items()}

@@ -42,6 +42,16 @@ class _MonitorWrapper:
         return env
 
 
+def first_sub_env_attr(env: VecEnv, name: str) -> Any:
+    """
+    :param env: a VecEnv
+    :param name: an attribute of its sub-envs
+    :return: sub-env 0's ``name``, or ``None`` where the sub-envs lack it (asked with ``has_attr`` first: reading a
+        missing attribute through ``get_attr`` kills a ``SubprocVecEnv`` worker)
+    """
+    return env.get_attr(name, [0])[0] if env.has_attr(name) else None
+
+
 def make_mt_vec_env(
     env_id: str,
     n_envs: int | None = None,

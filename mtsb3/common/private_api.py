@@ -56,6 +56,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
     PrivateName("stable_baselines3", "BaseAlgorithm", "_setup_model", "mtsb3.mtsac.mtsac", "the documented hook"),
     PrivateName("stable_baselines3", "BaseAlgorithm", "_excluded_save_params", "mtsb3.mtsac.mtsac", "save hook"),
     PrivateName("stable_baselines3", "BaseAlgorithm", "_get_torch_save_params", "mtsb3.mtsac.mtsac", "save hook"),
+    PrivateName("stable_baselines3", "OffPolicyAlgorithm", "_setup_learn", "mtsb3.common.overlap", "learn's own setup"),
     PrivateName("stable_baselines3", "BaseModel", "_get_constructor_parameters", "mtsb3.mtsac.policies", "save hook"),
     PrivateName("stable_baselines3", "BaseModel", "_update_features_extractor", "mtsb3.mtsac.policies", "SACPolicy's own"),
     PrivateName("stable_baselines3", "EvalCallback", "_is_success_buffer", "mtsb3.zoo.tuning", "no public success rate"),

@@ -23,6 +23,7 @@ from stable_baselines3.common.type_aliases import GymEnv
 from stable_baselines3.common.vec_env import VecEnv
 
 from mtgym.versions import get_versions, warn_if_simulators_differ
+from mtsb3.common.env_util import first_sub_env_attr
 
 SelfCheckpointed = TypeVar("SelfCheckpointed", bound="MultiTaskCheckpointMixin")
 
@@ -105,18 +106,9 @@ def describe_tasks(env: VecEnv | None) -> tuple[str | None, list[str] | None]:
     """
     if env is None:
         return None, None
-    env_id = task_names = None
-    try:
-        spec = env.get_attr("spec", [0])[0]
-        env_id = None if spec is None else spec.id
-    except AttributeError:
-        pass
-    try:
-        names = env.get_attr("task_names", [0])[0]
-        task_names = None if names is None else [str(name) for name in names]
-    except AttributeError:
-        pass
-    return env_id, task_names
+    spec = first_sub_env_attr(env, "spec")
+    names = first_sub_env_attr(env, "task_names")
+    return None if spec is None else spec.id, None if names is None else [str(name) for name in names]
 
 
 def check_env_tasks(model: Any, env: VecEnv) -> None:

@@ -11,6 +11,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples
 
 from mtsb3.common.callbacks import SPLIT_LOG_NAMES
+from mtsb3.common.env_util import first_sub_env_attr
 from mtsb3.common.task import n_tasks_of
 from mtsb3.deepmdp import DeepMDP
 from mtsb3.hipbmdp.policies import (
@@ -108,10 +109,7 @@ class HiPBMDP(DeepMDP):
             kwargs["train_tasks"] = sorted({int(task) for task in self.env.env_method("get_task_state")})
         except AttributeError:
             pass
-        try:
-            splits = self.env.get_attr("task_splits", [0])[0] or {}
-        except AttributeError:
-            splits = {}
+        splits = first_sub_env_attr(self.env, "task_splits") or {}
         strategies: list[ThetaStrategy] = [self.theta_strategy("train")] * n_tasks
         owner: dict[int, str] = {}
         for split, tasks in splits.items():

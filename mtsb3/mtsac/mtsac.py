@@ -12,6 +12,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayB
 from stable_baselines3.common.utils import polyak_update
 
 from mtsb3.common.gradients import GradCombiner, make_grad_combiner
+from mtsb3.common.overlap import OverlapCollectionMixin, check_overlap_env
 from mtsb3.common.sac import frozen, per_task_temperatures, record_task_temperatures
 from mtsb3.common.save_util import MultiTaskCheckpointMixin
 from mtsb3.common.task import TASK_KEY, n_tasks_of, per_task_mean, task_indices
@@ -25,7 +26,7 @@ def _optimizer_params(optimizer: th.optim.Optimizer) -> list[th.nn.Parameter]:
     return [param for group in optimizer.param_groups for param in group["params"]]
 
 
-class MTSAC(MultiTaskCheckpointMixin, SAC):
+class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
     """
     Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, mtrl/agent/sac.py; Meta-World
     paper https://arxiv.org/abs/1910.10897; CARE paper https://arxiv.org/abs/2102.06177).
@@ -47,6 +48,9 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
     * Checkpoints store the env id and the task names (``env_id``, ``task_names``), are written atomically, and
       include the global RNG states, so ``MTSAC.load(path, env, resume=True)`` plus ``load_replay_buffer`` continues
       the run exactly (with the same live env).
+    * **Overlapped collection** (``overlap_collection=True``, with a ``SubprocVecEnv``): each rollout's gradient steps
+      run while the sub-envs simulate the next vector step, so the next step's actions come from the policy before
+      that update (the update sees data one vector step older than in SB3's loop); :mod:`mtsb3.common.overlap`.
 
     The task index is read from the ``Discrete`` ``task_obs``; the multi-task options raise a ``ValueError`` for any
     other task space. The other parameters are those of :class:`stable_baselines3.SAC`.
@@ -57,6 +61,7 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
     :param task_loss_weights: weight the per-task losses by ``softmax(-log alpha)`` (needs ``disentangled_alpha``)
     :param grad_method: name of a gradient combiner of :func:`mtsb3.common.gradients.make_grad_combiner`
     :param grad_method_kwargs: its kwargs
+    :param overlap_collection: run the gradient steps while the sub-envs step (needs a ``SubprocVecEnv``)
     :param kwargs: passed to :class:`stable_baselines3.SAC`
     """
 
@@ -75,10 +80,14 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
         task_loss_weights: bool = False,
         grad_method: str | None = None,
         grad_method_kwargs: dict[str, Any] | None = None,
+        overlap_collection: bool = False,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
         super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        self.overlap_collection = overlap_collection
+        if overlap_collection:
+            check_overlap_env(self.env)
         self.disentangled_alpha = disentangled_alpha
         self.task_loss_weights = task_loss_weights
         self.grad_method = grad_method

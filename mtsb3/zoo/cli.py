@@ -164,6 +164,8 @@ def prepare_train_argv(argv: Sequence[str], hyperparams_dir: str | os.PathLike) 
         options.cli_keys.add("eval_episodes")
     if _option_given(rest, "--eval-freq"):
         options.cli_keys.add("eval_freq")
+    if _option_given(rest, "--vec-env"):
+        options.cli_keys.add("vec_env")
 
     rest = _check_algo_and_env(rest)
     peek = argparse.ArgumentParser(add_help=False)

@@ -28,7 +28,14 @@ from stable_baselines3.common.callbacks import EvalCallback
 from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, make_output_format
 from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
 from stable_baselines3.common.utils import configure_logger
-from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage, is_vecenv_wrapped
+from stable_baselines3.common.vec_env import (
+    DummyVecEnv,
+    SubprocVecEnv,
+    VecEnv,
+    VecFrameStack,
+    VecTransposeImage,
+    is_vecenv_wrapped,
+)
 
 from mtgym.versions import get_versions
 from mtsb3.common.callbacks import MultiTaskEvalCallback, PerTaskRolloutCallback
@@ -39,6 +46,14 @@ from mtsb3.zoo.env_info import env_info
 from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, _merge_hyperparams, _yaml_safe, apply_recipe
 from mtsb3.zoo.storage import earlier_trials_reach_cap, make_storage, trial_cap_reached
 from mtsb3.zoo.tuning import TrialReportCallback
+
+
+def _vec_env_class(name: str) -> type[VecEnv]:
+    """:return: the VecEnv class of a preset's ``vec_env`` key (rl-zoo's ``--vec-env`` choices)"""
+    classes: dict[str, type[VecEnv]] = {"dummy": DummyVecEnv, "subproc": SubprocVecEnv}
+    if name not in classes:
+        raise ValueError(f"vec_env must be one of {sorted(classes)} (as rl-zoo's --vec-env), got {name!r}")
+    return classes[name]
 
 
 class _TruthyIndex(int):
@@ -89,6 +104,8 @@ class MTExperimentManager(ExperimentManager):
         ):
             if key in zoo_keys and key not in self.options.cli_keys:
                 setattr(self, attr, kind(zoo_keys[key]))
+        if "vec_env" in zoo_keys and "vec_env" not in self.options.cli_keys:
+            self.vec_env_class = _vec_env_class(zoo_keys["vec_env"])
         n_envs_given = "n_envs" in hyperparams
         hyperparams, env_wrapper, callbacks, vec_env_wrapper = super()._preprocess_hyperparams(hyperparams)
         if self._eval_env_kwargs_args is None:

@@ -183,3 +183,18 @@ def test_continuous_task_descriptor_reports_each_sub_env():
     results = evaluate_per_task(model, env, n_eval_episodes=2)
     assert list(results) == ["task_0", "task_1"]
     assert all(r["mean_reward"] == 3.0 and r["n_episodes"] == 2.0 and np.isnan(r["success_rate"]) for r in results.values())
+
+
+def test_subprocess_eval_env_without_task_splits():
+    # MT-PointGoal has no task_splits: asking a SubprocVecEnv for a missing attribute used to kill its workers
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    eval_env = make_mt_vec_env("MT-PointGoal-v0", seed=1, vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": "fork"})
+    try:
+        model = MTSAC("MultiInputPolicy", make_mt_vec_env("MT-PointGoal-v0", seed=0), learning_starts=100, seed=0)
+        callback = MultiTaskEvalCallback(eval_env, n_eval_episodes=1, eval_freq=10)
+        model.learn(40, callback=callback)
+        assert sorted(callback.last_results) == ["goal_0", "goal_1", "goal_2", "goal_3"]
+        assert callback._task_splits() == {}
+    finally:
+        eval_env.close()

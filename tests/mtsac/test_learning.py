@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from stable_baselines3.common.vec_env import SubprocVecEnv
 
 from mtsb3 import MTSAC, MultiTaskEvalCallback, TaskBalancedReplayBuffer, make_mt_vec_env
 from mtsb3.common.callbacks import evaluate_per_task, summarize
@@ -27,6 +28,8 @@ CONFIGS = {
     "multi_head_balanced": dict(
         disentangled_alpha=True, replay_buffer_class=TaskBalancedReplayBuffer, policy_kwargs=dict(multi_head=True)
     ),
+    # the updates run while the sub-env processes step (mtsb3.common.overlap)
+    "overlap": dict(disentangled_alpha=True, overlap_collection=True),
 }
 
 
@@ -34,7 +37,8 @@ CONFIGS = {
 def test_mtsac_learns_point_goal(config):
     kwargs = dict(CONFIGS[config])
     policy_kwargs = {"net_arch": [64, 64], **kwargs.pop("policy_kwargs", {})}
-    env = make_mt_vec_env(POINT_GOAL, seed=0)
+    subproc = dict(vec_env_cls=SubprocVecEnv, vec_env_kwargs=dict(start_method="fork"))
+    env = make_mt_vec_env(POINT_GOAL, seed=0, **(subproc if kwargs.get("overlap_collection") else {}))
     model = MTSAC(
         "MultiInputPolicy",
         env,
@@ -46,6 +50,7 @@ def test_mtsac_learns_point_goal(config):
         **kwargs,
     )
     model.learn(STEPS)
+    env.close()
     results = evaluate_per_task(model, make_mt_vec_env(POINT_GOAL, seed=1000), n_eval_episodes=2)
     returns = [r["mean_reward"] for r in results.values()]
     assert summarize(results)["mean_reward"] > MEAN_RETURN_THRESHOLD, results
