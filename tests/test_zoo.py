@@ -314,3 +314,17 @@ def test_point_goal_preset_learns(tmp_path: Path) -> None:
         evaluations = np.load(tmp_path / "logs" / "mtsac" / f"{POINT_GOAL}_{run}" / "evaluations.npz")
         assert evaluations["timesteps"][-1] == 6000
         assert evaluations["success_rate"][-1].mean() >= 0.75, evaluations["success_rate"]
+
+
+def test_metaworld_evaluation_protocol_preset_keys(tmp_path: Path) -> None:
+    # the Meta-World+ presets evaluate as metaworld.evaluation does: episodes end at their first success
+    for name in ("mtsac", "care", "distral"):
+        preset = yaml.safe_load((HYPERPARAMS / f"{name}.yml").read_text())
+        assert preset["MT-MetaWorldPlus-MT10-v0"]["eval_terminate_on_success"] is True, name
+        assert "eval_terminate_on_success" not in preset["MT-MetaWorld-MT10-v0"], name
+    # the key reaches MultiTaskEvalCallback: on an env without Meta-World's switch the first evaluation says so
+    argv = ["--algo", "mtsac", "--env", POINT_GOAL, "-n", "240", "--eval-freq", "240", "--eval-episodes", "1"]
+    argv += ["-params", "learning_starts:120", "eval_terminate_on_success:True", "--no-progress"]
+    proc = run_scripts([("train.py", argv)], tmp_path, check=False)
+    assert proc.returncode != 0
+    assert "terminate_on_success=True needs Meta-World sub-envs (e.g. MT-MetaWorldPlus-*)" in proc.stdout

@@ -7,7 +7,16 @@ from typing import Any
 import numpy as np
 
 #: YAML keys that only the zoo reads; they are removed before the model constructor is called
-ZOO_ONLY_KEYS = ("recipe", "recipe_kwargs", "eval_episodes", "eval_freq", "checkpoint_buffer", "vec_env")
+ZOO_ONLY_KEYS = (
+    "recipe",
+    "recipe_kwargs",
+    "eval_episodes",
+    "eval_freq",
+    "eval_terminate_on_success",
+    "eval_one_episode_per_goal",
+    "checkpoint_buffer",
+    "vec_env",
+)
 
 
 def _yaml_safe(value: Any) -> Any:

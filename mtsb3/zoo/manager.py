@@ -81,6 +81,8 @@ class MTExperimentManager(ExperimentManager):
         self.is_multi_task, self.task_names = self.env_info.is_multi_task, self.env_info.task_names
         self.recipe: str | None = None
         self.checkpoint_buffer = self.options.checkpoint_buffer
+        # Meta-World's evaluation protocol (metaworld.evaluation.evaluation), preset keys of the Meta-World+ ids
+        self.eval_terminate_on_success = self.eval_one_episode_per_goal = False
         self.checkpointer: RunCheckpointCallback | None = None
         self.resume_from: Path | None = None
         if self.options.run_folder is not None:  # a fixed run folder (sweep cells, resuming a run)
@@ -101,6 +103,8 @@ class MTExperimentManager(ExperimentManager):
             ("eval_episodes", "n_eval_episodes", int),
             ("eval_freq", "eval_freq", int),
             ("checkpoint_buffer", "checkpoint_buffer", bool),
+            ("eval_terminate_on_success", "eval_terminate_on_success", bool),
+            ("eval_one_episode_per_goal", "eval_one_episode_per_goal", bool),
         ):
             if key in zoo_keys and key not in self.options.cli_keys:
                 setattr(self, attr, kind(zoo_keys[key]))
@@ -153,13 +157,23 @@ class MTExperimentManager(ExperimentManager):
 
     def _eval_callback(self, eval_env: VecEnv, eval_freq: int, log_path: str | None, **kwargs: Any) -> EvalCallback:
         # multi-task: exactly n_eval_episodes deterministic episodes per task, per-task logging
-        callback_cls = MultiTaskEvalCallback if self.is_multi_task else EvalCallback
-        return callback_cls(
+        if not self.is_multi_task:
+            return EvalCallback(
+                eval_env,
+                n_eval_episodes=self.n_eval_episodes,
+                eval_freq=eval_freq,
+                log_path=log_path,
+                deterministic=self.deterministic_eval,
+                **kwargs,
+            )
+        return MultiTaskEvalCallback(
             eval_env,
             n_eval_episodes=self.n_eval_episodes,
             eval_freq=eval_freq,
             log_path=log_path,
             deterministic=self.deterministic_eval,
+            terminate_on_success=self.eval_terminate_on_success,
+            one_episode_per_goal=self.eval_one_episode_per_goal,
             **kwargs,
         )
 
