@@ -44,9 +44,9 @@ class SACAE(MTSAC):
     (``policy.encoder_optimizer`` and ``policy.decoder_optimizer``, see :class:`~mtsb3.sac_ae.policies.SACAEPolicy`).
     The actor's convs are the critic's (tied) and the actor loss does not reach them.
 
-    Differences from mtrl, on purpose:
+    mtrl's pixel-agent schedule is :class:`~mtsb3.MTSAC`'s ``actor_update_freq=2``, ``target_update_interval=2`` and
+    ``initial_gradient_steps=1500`` (hyperparams/sacae.yml). Differences from mtrl, on purpose:
 
-    * the actor is updated every step (SB3's SAC), not every ``actor_update_freq = 2`` steps;
     * the target encoder is Polyak-averaged with ``encoder_tau`` (mtrl: 0.05), the Q-networks with ``tau``.
 
     :param policy: the policy (``"MultiInputPolicy"``/``"MultiTaskPolicy"``, or a :class:`SACAEPolicy` subclass)
