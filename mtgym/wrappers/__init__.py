@@ -8,6 +8,7 @@ from mtgym.wrappers.multi_task import MultiTask
 from mtgym.wrappers.n_tasks import NTasks
 from mtgym.wrappers.n_tasks_id import NTasksId
 from mtgym.wrappers.normalize_reward import NormalizeReward
+from mtgym.wrappers.normalized_env import NormalizedEnv
 from mtgym.wrappers.sample_random_task import SampleRandomTask
 from mtgym.wrappers.sticky_observation import StickyObservation
 
@@ -20,6 +21,7 @@ __all__ = [
     "NTasks",
     "NTasksId",
     "NormalizeReward",
+    "NormalizedEnv",
     "SampleRandomTask",
     "StickyObservation",
 ]
