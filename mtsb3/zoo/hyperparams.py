@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 #: YAML keys that only the zoo reads; they are removed before the model constructor is called
-ZOO_ONLY_KEYS = ("recipe", "recipe_kwargs", "eval_episodes", "eval_freq")
+ZOO_ONLY_KEYS = ("recipe", "recipe_kwargs", "eval_episodes", "eval_freq", "eval_video")
 
 
 def _yaml_safe(value: Any) -> Any:
