@@ -1,6 +1,7 @@
 """Wrappers for multi-task envs (one per module) and the reward/observation wrappers used by the benchmarks."""
 
 from mtgym.wrappers.env_to_mtenv import EnvToMTEnv
+from mtgym.wrappers.episode_success import EpisodeSuccess
 from mtgym.wrappers.flatten_task_observation import FlattenTaskObservation
 from mtgym.wrappers.frame_stack import FrameStack
 from mtgym.wrappers.multi_env import MultiEnvWrapper
@@ -14,6 +15,7 @@ from mtgym.wrappers.sticky_observation import StickyObservation
 
 __all__ = [
     "EnvToMTEnv",
+    "EpisodeSuccess",
     "FlattenTaskObservation",
     "FrameStack",
     "MultiEnvWrapper",
