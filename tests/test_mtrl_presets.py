@@ -35,9 +35,11 @@ def test_metaworld_presets_run_mtrls_actor_and_schedule(algo):
         preset = presets[env_id]
         assert preset["policy_kwargs"] == {"log_std_bounds": [-20, 2], "squash_log_std": True}
         assert preset["actor_update_freq"] == 1 and preset["initial_gradient_steps"] == 1500
+        assert preset["encoder_tau"] == 0.05
     for env_id in ("MT-MetaWorldPlus-MT10-v0", "MT-MetaWorldPlus-MT25-v0", "MT-MetaWorldPlus-MT50-v0"):
         preset = presets[env_id]
         assert preset["policy_kwargs"] == {"squash_log_std": False} and preset["initial_gradient_steps"] == 0
+        assert preset["encoder_tau"] is None
 
 
 @pytest.mark.parametrize("algo", PIXEL_ALGOS)
@@ -53,7 +55,7 @@ def test_hipbmdp_presets_run_mtrls_pixel_agent_schedule(algo):
 def test_the_mt10_preset_builds_a_squashing_actor():
     preset = _presets("mtsac")["MT-MetaWorld-MT10-v0"]
     hyperparams = apply_recipe(preset["recipe"], preset.get("recipe_kwargs"), preset)
-    kwargs = {k: v for k, v in hyperparams.items() if k not in (*ZOO_ONLY_KEYS, "n_timesteps", "policy")}
+    kwargs = {k: v for k, v in hyperparams.items() if k not in (*ZOO_ONLY_KEYS, "n_timesteps", "policy", "env_wrapper")}
     model = MTSAC(preset["policy"], make_mt_vec_env("MT-PointGoal-v0"), **{**kwargs, "buffer_size": 1000})
     assert model.actor.squash_log_std and model.actor.log_std_bounds == (-20.0, 2.0)
     assert (model.actor_update_freq, model.initial_gradient_steps) == (1, 1500)
@@ -81,7 +83,7 @@ def test_dmc_baseline_presets_build_and_train_on_pixels(algo):
     if "recipe" in preset:
         assert preset["recipe"] == "pixel_sac" and preset["grad_method"] == algo
         preset = apply_recipe(preset["recipe"], preset.get("recipe_kwargs"), preset)
-    kwargs = {k: v for k, v in preset.items() if k not in (*ZOO_ONLY_KEYS, "n_timesteps", "policy")}
+    kwargs = {k: v for k, v in preset.items() if k not in (*ZOO_ONLY_KEYS, "n_timesteps", "policy", "env_wrapper")}
     kwargs["policy_kwargs"] = _shrunk_policy_kwargs(algo, kwargs["policy_kwargs"])
     model = DMC_BASELINES[algo](preset["policy"], random_venv(), **{**kwargs, **SHRINK}, seed=0)
     model.learn(24)  # learning starts at 20: the burst of 3 updates, then 1

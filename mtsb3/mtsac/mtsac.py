@@ -67,6 +67,9 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
         state agents, 2 for its pixel agents)
     :param initial_gradient_steps: gradient steps of the first ``train`` call, when learning starts, if more than
         ``gradient_steps`` (mtrl: ``init_steps``, 1500); 0 keeps SB3's schedule
+    :param encoder_tau: Polyak coefficient of the target critic's features extractor (mtrl's ``encoder_tau``, 0.05: the
+        critic encoder of CARE, FiLM, Soft Modularization), the rest of the critic using ``tau``; ``None``: ``tau``
+        for the whole critic (SB3)
     :param kwargs: passed to :class:`stable_baselines3.SAC`
     """
 
@@ -87,6 +90,7 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
         grad_method_kwargs: dict[str, Any] | None = None,
         actor_update_freq: int = 1,
         initial_gradient_steps: int = 0,
+        encoder_tau: float | None = None,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
@@ -96,7 +100,10 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
                 f"actor_update_freq must be >= 1 and initial_gradient_steps >= 0, got {actor_update_freq} and "
                 f"{initial_gradient_steps}"
             )
+        if encoder_tau is not None and not 0.0 <= encoder_tau <= 1.0:
+            raise ValueError(f"encoder_tau must be in [0, 1], got {encoder_tau}")
         self.actor_update_freq, self.initial_gradient_steps = actor_update_freq, initial_gradient_steps
+        self.encoder_tau = encoder_tau
         self.disentangled_alpha = disentangled_alpha
         self.task_loss_weights = task_loss_weights
         self.grad_method = grad_method
@@ -228,8 +235,18 @@ class MTSAC(MultiTaskCheckpointMixin, SAC):
         return {}
 
     def _update_target_networks(self) -> None:
-        """Polyak-average the target critic (mtrl's ``sac.Agent.update``, step 4); subclasses add their own coefficients."""
-        polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        """
+        Polyak-average the target critic (mtrl's ``sac.Agent.update``, step 4): its features extractor with
+        ``encoder_tau`` (when set), the rest with ``tau``.
+        """
+        if self.encoder_tau is None:
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        else:
+            # paired by position (the online critic may name a shared module differently from the target's copy)
+            pairs = list(zip(self.critic.named_parameters(), self.critic_target.parameters(), strict=True))
+            for in_encoder, tau in ((True, self.encoder_tau), (False, self.tau)):
+                chosen = [(p, t) for (name, p), t in pairs if name.startswith("features_extractor.") == in_encoder]
+                polyak_update([p for p, _ in chosen], [t for _, t in chosen], tau)
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
     def _sac_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:

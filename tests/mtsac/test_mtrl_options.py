@@ -12,6 +12,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from mtsb3 import MTSAC, SACAE, make_mt_vec_env
 from mtsb3.mtsac.actor import bound_log_std, check_log_std_bounds
 from mtsb3.mtsac.policies import MultiInputPolicy
+from mtsb3.recipes import recipe
 
 ENV_ID = "MT-PointGoal-v0"
 SMALL = dict(learning_starts=40, batch_size=16, buffer_size=2_000, policy_kwargs=dict(net_arch=[8]), seed=0)
@@ -137,3 +138,24 @@ def test_disjoint_policy_is_one_whole_network_per_task(tmp_path):
 def test_disjoint_policy_bad_combinations_raise(policy_kwargs, message):
     with pytest.raises(ValueError, match=message):
         _model(policy_kwargs=policy_kwargs)
+
+
+def test_encoder_tau_averages_the_target_features_extractor_with_its_own_rate():
+
+    policy_kwargs = recipe("care", net_arch=[8], task_encoder_kwargs=dict(output_dim=4), n_experts=2)
+    model = _model(tau=0.1, encoder_tau=0.5, policy_kwargs=policy_kwargs)
+    with th.no_grad():
+        for p in model.critic.parameters():
+            p.add_(1.0)
+    before = {name: t.detach().clone() for name, t in model.critic_target.named_parameters()}
+    online = dict(model.critic.named_parameters())
+    model._update_target_networks()
+    names = list(before)
+    for name, target in model.critic_target.named_parameters():
+        rate = 0.5 if name.startswith("features_extractor.") else 0.1
+        th.testing.assert_close(target, (1 - rate) * before[name] + rate * online[name])
+    assert any(n.startswith("features_extractor.") for n in names) and any(
+        not n.startswith("features_extractor.") for n in names
+    )
+    with pytest.raises(ValueError, match=r"encoder_tau must be in \[0, 1\]"):
+        _model(encoder_tau=1.5)
