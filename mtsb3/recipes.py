@@ -7,7 +7,7 @@ gives the algorithm settings the mtrl docs commands share::
     from mtsb3.recipes import care, mtrl_mt10_algo_kwargs
 
     env = make_mt_vec_env("MT-MetaWorld-MT10-v0", seed=1)
-    model = MTSAC("MultiInputPolicy", env, policy_kwargs=care(), **mtrl_mt10_algo_kwargs())
+    model = MTSAC("MultiInputPolicy", env, policy_kwargs={**care(), **MTRL_ACTOR_KWARGS}, **mtrl_mt10_algo_kwargs())
 
 Every recipe also takes the sizes that matter, so smaller versions are one argument away. The task encoder of the
 recipes that use one is the policy's :class:`~mtsb3.common.task_encoder.TaskEncoder`, shared by actor and critic and
@@ -28,11 +28,14 @@ from typing import Any, Literal
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from mtgym.core import check_count
+from mtsb3.common.pixel import PixelExtractor
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
 
 #: mtrl's MetaWorld actor/critic MLP: 3 hidden layers of 400 (mtrl's config/setup/metaworld.yaml)
 MTRL_NET_ARCH: list[int] = [400, 400, 400]
+#: mtrl's MetaWorld actor: log std squashed into [-20, 2] with tanh (mtrl/agent/components/actor.py)
+MTRL_ACTOR_KWARGS: dict[str, Any] = dict(log_std_bounds=(-20, 2), squash_log_std=True)
 
 
 def _identity_extractor(task_conditioning: Literal["none", "one_hot"] = "none") -> dict[str, Any]:
@@ -239,8 +242,10 @@ def mtrl_mt10_algo_kwargs(disentangled_alpha: bool = True) -> dict[str, Any]:
     """
     The :class:`mtsb3.MTSAC` settings shared by the mtrl MT10 docs commands (the mtrl docs, Baselines > Metaworld, and mtrl's
     config/setup/metaworld.yaml): batch 1280, Adam 3e-4, gamma 0.99, tau 0.005, initial temperature 1.0, 1M-transition buffer,
-    one update per vector step (10 transitions), random actions for the first 1500 steps (15,000 transitions). Train for ``2e6
-    * 10`` timesteps to match the docs' 2M steps.
+    one update per vector step (10 transitions), random actions for the first 1500 steps (15,000 transitions) and 1500 updates
+    in a row when learning starts (``initial_gradient_steps``), the actor and temperature updated every step. Train for
+    ``2e6 * 10`` timesteps to match the docs' 2M steps; add :data:`MTRL_ACTOR_KWARGS` to the recipe's ``policy_kwargs`` for
+    mtrl's actor.
 
     :param disentangled_alpha: one temperature per task (every docs recipe except PCGrad)
     :return: kwargs for :class:`mtsb3.MTSAC`
@@ -257,7 +262,28 @@ def mtrl_mt10_algo_kwargs(disentangled_alpha: bool = True) -> dict[str, Any]:
         train_freq=(1, "step"),
         gradient_steps=1,
         target_update_interval=1,
+        actor_update_freq=1,
+        initial_gradient_steps=1500,
     )
+
+
+def pixel_sac(
+    net_arch: Sequence[int] = (1024, 1024), features_dim: int = 50, num_layers: int = 4, num_filters: int = 32
+) -> dict[str, Any]:
+    """
+    **Pixel SAC**: mtrl's ``sac`` agent on the HiP-BMDP setup (config/setup/hipbmdp.yaml; ``pcgrad_sac`` and
+    ``gradnorm_sac`` in the mtrl docs, Baselines > DMControl): a pixel encoder (4 convs of 32 filters to 50 features,
+    :class:`~mtsb3.common.pixel.PixelExtractor`) under 2 x 1024 actor and critic MLPs. Here the actor and the critic
+    have their own convs (mtrl tied the actor's to the critic's); SAC-AE (:class:`mtsb3.SACAE`) ties them.
+
+    :param net_arch: actor and critic hidden sizes
+    :param features_dim: encoder output size
+    :param num_layers: conv layers
+    :param num_filters: filters per conv layer
+    :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
+    """
+    extractor_kwargs = dict(features_dim=features_dim, num_layers=num_layers, num_filters=num_filters)
+    return dict(net_arch=list(net_arch), features_extractor_class=PixelExtractor, features_extractor_kwargs=extractor_kwargs)
 
 
 #: recipe name -> function returning the ``policy_kwargs`` (names as in the mtrl docs, Baselines > Metaworld)
@@ -268,6 +294,7 @@ RECIPES: dict[str, Callable[..., dict[str, Any]]] = {
     "sac_film": sac_film,
     "soft_modularization": soft_modularization,
     "care": care,
+    "pixel_sac": pixel_sac,
 }
 
 

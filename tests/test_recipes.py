@@ -41,7 +41,7 @@ def _model(name: str, seed: int = 0, algo_kwargs: dict | None = None, **override
 
 
 def test_recipe_names_and_errors():
-    assert sorted(RECIPES) == sorted(SMALL_RECIPES)
+    assert sorted(RECIPES) == sorted([*SMALL_RECIPES, "pixel_sac"])  # pixel_sac: tests/test_mtrl_presets.py
     with pytest.raises(ValueError, match="Unknown recipe 'care2'"):
         recipe("care2")
 
@@ -56,6 +56,7 @@ def test_mtrl_defaults():
     assert mt_mh_sac()["multi_head"] is True
     algo = mtrl_mt10_algo_kwargs()
     assert (algo["batch_size"], algo["learning_starts"], algo["disentangled_alpha"]) == (1280, 15_000, True)
+    assert (algo["initial_gradient_steps"], algo["actor_update_freq"]) == (1500, 1)
 
 
 @pytest.mark.parametrize("name", list(SMALL_RECIPES))

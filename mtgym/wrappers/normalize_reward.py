@@ -9,7 +9,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
-__all__ = ["NormalizeReward"]
+__all__ = ["NormalizeReward", "ema_update"]
+
+
+def ema_update(mean: np.ndarray | float, var: np.ndarray | float, x: np.ndarray | float, alpha: float) -> tuple[Any, Any]:
+    """
+    garage's running statistics (mtenv's ``NormalizedEnvWrapper``): ``mean <- (1 - a) mean + a x``, then
+    ``var <- (1 - a) var + a (x - mean)^2`` with the *new* mean.
+
+    :return: the updated ``(mean, var)``
+    """
+    mean = (1.0 - alpha) * mean + alpha * x
+    return mean, (1.0 - alpha) * var + alpha * (x - mean) ** 2
 
 
 class NormalizeReward(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs):
@@ -70,8 +81,7 @@ class NormalizeReward(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils
         :param reward: the raw reward
         :return: ``reward / (sqrt(var) + epsilon)`` with the updated ``var``
         """
-        self.mean = (1.0 - self.alpha) * self.mean + self.alpha * reward
-        self.var = (1.0 - self.alpha) * self.var + self.alpha * (reward - self.mean) ** 2
+        self.mean, self.var = ema_update(self.mean, self.var, reward, self.alpha)
         return reward / (float(np.sqrt(self.var)) + self.epsilon)
 
     def step(self, action: ActType) -> tuple[ObsType, SupportsFloat, bool, bool, dict[str, Any]]:

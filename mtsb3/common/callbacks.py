@@ -17,6 +17,7 @@ from mtsb3.common.env_util import first_sub_env_attr
 from mtsb3.common.run_state import EVAL_CALLBACK_ATTRS
 from mtsb3.common.save_util import check_env_tasks
 from mtsb3.common.task import TASK_KEY
+from mtsb3.common.videos import VIDEO_FORMATS, log_video_to_tensorboard, render_fps, video_path, write_video
 
 # mtrl's DMC metric names (mtrl/experiment/multitask.py, evaluate_vec_env_of_tasks): the training tasks are evaluated under
 # "eval_base"
@@ -126,13 +127,7 @@ def _evaluate_per_task(
         task_names = first_sub_env_attr(env, "task_names")
     n_envs = env.num_envs
     obs = env.reset()
-    task_obs = np.asarray(obs[TASK_KEY]) if isinstance(obs, dict) and TASK_KEY in obs else None
-    if task_obs is not None and task_obs.size == n_envs and np.issubdtype(task_obs.dtype, np.integer):
-        env_tasks = task_obs.reshape(n_envs).astype(int)
-    else:  # no task index (e.g. a continuous task descriptor): each sub-env is reported as its own task
-        env_tasks = np.arange(n_envs)
-        task_names = None
-    names = [task_names[t] if task_names is not None else f"task_{t}" for t in env_tasks]
+    env_tasks, names = _sub_env_tasks(obs, n_envs, task_names)
     # split each task's episodes between its sub-envs
     targets = np.zeros(n_envs, dtype=int)
     for task in np.unique(env_tasks):
@@ -162,6 +157,62 @@ def _evaluate_per_task(
         episode_starts = dones
 
     return _per_task_results(env_tasks, names, episodes)
+
+
+def _sub_env_tasks(obs: Any, n_envs: int, task_names: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
+    """
+    :param obs: the observation of a VecEnv just reset
+    :param n_envs: its number of sub-envs
+    :param task_names: names of the task indices, or ``None`` (``task_<i>``)
+    :return: the task index of each sub-env (read from ``obs["task_obs"]``) and its task name; without a task index
+        (e.g. a continuous task descriptor) each sub-env is its own task ``task_<i>``
+    """
+    task_obs = np.asarray(obs[TASK_KEY]) if isinstance(obs, dict) and TASK_KEY in obs else None
+    if task_obs is not None and task_obs.size == n_envs and np.issubdtype(task_obs.dtype, np.integer):
+        env_tasks = task_obs.reshape(n_envs).astype(int)
+    else:
+        env_tasks, task_names = np.arange(n_envs), None
+    return env_tasks, [task_names[t] if task_names is not None else f"task_{t}" for t in env_tasks]
+
+
+def _env_task_names(env: VecEnv) -> Sequence[str] | None:
+    """:return: the ``task_names`` of ``env``'s sub-envs, ``None`` where they have none."""
+    return first_sub_env_attr(env, "task_names")
+
+
+def record_task_episodes(model: BaseAlgorithm, env: VecEnv, deterministic: bool = True) -> dict[str, np.ndarray]:
+    """
+    Record one episode of every task: the ``rgb_array`` frames of the first sub-env of each task, from the reset to
+    the last step before the episode ends (the VecEnv then resets that sub-env).
+
+    :param model: the agent
+    :param env: a VecEnv whose sub-envs render frames (``render_mode="rgb_array"``); it is reset first
+    :param deterministic: deterministic actions
+    :return: ``{task name: (T, H, W, 3) uint8 frames}`` in task index order
+    :raises ValueError: if the sub-envs do not render frames
+    """
+    obs = env.reset()
+    env_tasks, names = _sub_env_tasks(obs, env.num_envs, _env_task_names(env))
+    chosen: dict[str, int] = {}  # the first sub-env of each task, in task order
+    for i in np.argsort(env_tasks, kind="stable"):
+        chosen.setdefault(names[i], int(i))
+    frames: dict[int, list[np.ndarray]] = {i: [] for i in chosen.values()}
+    done: set[int] = set()
+    states, episode_starts = None, np.ones(env.num_envs, dtype=bool)
+    while len(done) < len(frames):
+        images = env.get_images()
+        for i in set(frames) - done:
+            if images[i] is None:
+                raise ValueError(
+                    "Evaluation videos need sub-envs that render frames: make the eval env with "
+                    "env_kwargs=dict(render_mode='rgb_array')"
+                )
+            frames[i].append(np.asarray(images[i], dtype=np.uint8))
+        actions, states = model.predict(obs, state=states, episode_start=episode_starts, deterministic=deterministic)
+        obs, _, dones, _ = env.step(actions)
+        done.update(i for i in frames if dones[i])
+        episode_starts = dones
+    return {name: np.stack(frames[i]) for name, i in chosen.items()}
 
 
 def _per_task_results(
@@ -232,6 +283,11 @@ class MultiTaskEvalCallback(EvalCallback):
     :param terminate_on_success: end evaluation episodes at success (Meta-World's protocol, see
         :func:`evaluate_per_task`)
     :param one_episode_per_goal: evaluate every goal of every task once instead of ``n_eval_episodes`` per task
+    :param video_folder: after each evaluation, record one more deterministic episode of every task
+        (:func:`record_task_episodes`; the eval env needs ``render_mode="rgb_array"``) into
+        ``<video_folder>/<task>_<timestep>.<video_format>``, and log it to TensorBoard as ``eval/<task>/video`` when the
+        logger writes TensorBoard; ``None``: no videos
+    :param video_format: ``"mp4"`` or ``"gif"``
     """
 
     #: what a run checkpoint saves (:mod:`mtsb3.common.resume`): the evaluation history and the best score
@@ -260,9 +316,14 @@ class MultiTaskEvalCallback(EvalCallback):
         verbose: int = 1,
         terminate_on_success: bool = False,
         one_episode_per_goal: bool = False,
+        video_folder: str | None = None,
+        video_format: str = "mp4",
     ):
         if n_eval_episodes < 1:
             raise ValueError(f"n_eval_episodes must be >= 1, got {n_eval_episodes}")
+        if video_format not in VIDEO_FORMATS:
+            raise ValueError(f"Unsupported video_format {video_format!r}: expected one of {VIDEO_FORMATS}")
+        self.video_folder, self.video_format = video_folder, video_format
         super().__init__(
             eval_env,
             callback_on_new_best=callback_on_new_best,
@@ -351,6 +412,8 @@ class MultiTaskEvalCallback(EvalCallback):
                 mean_reward=self.evaluations_task_reward,
             )
 
+        if self.video_folder is not None:
+            self.record_videos()
         if self.last_score > self.best_score:
             self.best_score = self.last_score
             self.best_mean_reward = self.last_mean_reward
@@ -359,6 +422,21 @@ class MultiTaskEvalCallback(EvalCallback):
             if self.callback_on_new_best is not None:
                 self._continue_training = self.callback_on_new_best.on_step()
         return self.last_results
+
+    def record_videos(self) -> dict[str, str]:
+        """
+        Record one episode of every task into :attr:`video_folder` (and TensorBoard).
+
+        :return: ``{task name: video file}``
+        """
+        assert self.video_folder is not None
+        fps = render_fps(self.eval_env)
+        paths = {}
+        for name, frames in record_task_episodes(self.model, self.eval_env, self.deterministic).items():
+            paths[name] = video_path(self.video_folder, name, self.num_timesteps, self.video_format)
+            write_video(paths[name], frames, fps)
+            log_video_to_tensorboard(self.logger, f"eval/{name}/video", frames, fps, self.num_timesteps)
+        return paths
 
     def _on_step(self) -> bool:
         continue_training = True

@@ -17,6 +17,9 @@ from stable_baselines3.common.torch_layers import create_mlp
 from torch import nn
 
 TASK_DESCRIPTION_FILES = {"MT10": "metaworld_mt10_descriptions.json", "MT50": "metaworld_mt50_descriptions.json"}
+#: sentence embeddings of those descriptions shipped with mtsb3 (``scripts/make_task_embeddings.py`` made them; each file
+#: names its model and dimension); ``pretrained_embeddings="MT10"`` or ``"MT50"`` selects one
+SHIPPED_TASK_EMBEDDINGS = {"MT10": "metaworld_mt10_task_embeddings.json", "MT50": "metaworld_mt50_task_embeddings.json"}
 PretrainedEmbeddings = str | os.PathLike | Mapping[str, Sequence[float]] | np.ndarray
 
 
@@ -35,13 +38,55 @@ def load_task_descriptions(benchmark: str = "MT10") -> dict[str, str]:
     return json.loads(text)
 
 
+def shipped_task_embeddings(benchmark: str = "MT10") -> dict[str, Any]:
+    """
+    The task-description embeddings shipped with mtsb3, in place of mtrl's RoBERTa files
+    (``metadata/task_embedding/roberta_small/metaworld-mt10.json``, read by mtrl/agent/components/task_encoder.py),
+    which cannot be downloaded at run time.
+
+    :param benchmark: ``"MT10"`` or ``"MT50"``
+    :return: ``{"model": name, "package": where the weights came from, "dim": size, "pooling": how, "embeddings":
+        {task_name: vector}}``
+    """
+    if benchmark not in SHIPPED_TASK_EMBEDDINGS:
+        raise ValueError(f"Unknown benchmark {benchmark!r}: task embeddings ship for {sorted(SHIPPED_TASK_EMBEDDINGS)}")
+    return json.loads(resources.files("mtsb3").joinpath("data", SHIPPED_TASK_EMBEDDINGS[benchmark]).read_text())
+
+
+def _embedding_table(source: str | os.PathLike) -> Mapping[str, Any]:
+    """``{task_name: vector}`` of a shipped benchmark name or a .json/.npz/.npy file (a JSON may carry metadata)."""
+    path = os.fspath(source)
+    if path in SHIPPED_TASK_EMBEDDINGS:
+        return shipped_task_embeddings(path)["embeddings"]
+    if path.endswith(".json"):
+        with open(path) as file:
+            table = json.load(file)
+        # the format of scripts/make_task_embeddings.py: the vectors under "embeddings", next to the model name
+        return table["embeddings"] if isinstance(table.get("embeddings"), Mapping) else table
+    if path.endswith(".npz"):
+        with np.load(path) as archive:
+            return {key: archive[key] for key in archive.files}
+    if path.endswith(".npy"):
+        # a dict saved with np.save is a pickled 0-d object array: only load files you made yourself
+        loaded = np.load(path, allow_pickle=True)
+        table = loaded.item() if loaded.dtype == object and loaded.shape == () else loaded
+        if not isinstance(table, Mapping):
+            raise ValueError(f"{path} must hold a {{task_name: vector}} dict (np.save(path, dict)), got {type(table)}")
+        return table
+    raise ValueError(
+        f"Unsupported task embedding file {path!r}: expected a .json, .npz or .npy file, or one of "
+        f"{sorted(SHIPPED_TASK_EMBEDDINGS)} (the embeddings shipped with mtsb3)"
+    )
+
+
 def load_task_embeddings(source: PretrainedEmbeddings, task_names: Sequence[str] | None = None) -> np.ndarray:
     """
     Read pretrained task embeddings and order them like ``task_names``.
 
-    :param source: a ``.json`` file mapping task name to a vector, a ``.npz`` file with one array per task name, a
-        ``.npy`` file holding such a dict (saved with ``np.save(path, dict)``), a ``{task_name: vector}`` mapping, or
-        an already ordered ``(n_tasks, dim)`` array
+    :param source: ``"MT10"`` or ``"MT50"`` (the embeddings shipped with mtsb3, :func:`shipped_task_embeddings`), a
+        ``.json`` file mapping task name to a vector (or holding that mapping under ``"embeddings"``), a ``.npz`` file
+        with one array per task name, a ``.npy`` file holding such a dict (saved with ``np.save(path, dict)``), a
+        ``{task_name: vector}`` mapping, or an already ordered ``(n_tasks, dim)`` array
     :param task_names: the task names in benchmark order (the order of the task indices); required unless
         ``source`` is an array
     :return: a float32 array ``(n_tasks, dim)`` whose row ``i`` embeds task ``task_names[i]``
@@ -58,22 +103,8 @@ def load_task_embeddings(source: PretrainedEmbeddings, task_names: Sequence[str]
         table: Mapping[str, Any] = source
         origin = "the given mapping"
     else:
-        path = os.fspath(source)
-        origin = path
-        if path.endswith(".json"):
-            with open(path) as file:
-                table = json.load(file)
-        elif path.endswith(".npz"):
-            with np.load(path) as archive:
-                table = {key: archive[key] for key in archive.files}
-        elif path.endswith(".npy"):
-            # a dict saved with np.save is a pickled 0-d object array: only load files you made yourself
-            loaded = np.load(path, allow_pickle=True)
-            table = loaded.item() if loaded.dtype == object and loaded.shape == () else loaded
-            if not isinstance(table, Mapping):
-                raise ValueError(f"{path} must hold a {{task_name: vector}} dict (np.save(path, dict)), got {type(table)}")
-        else:
-            raise ValueError(f"Unsupported task embedding file {path!r}: expected a .json, .npz or .npy file")
+        origin = os.fspath(source)
+        table = _embedding_table(source)
     if task_names is None:
         raise ValueError("task_names is required to order pretrained task embeddings read from a file or mapping")
     missing = [name for name in task_names if name not in table]

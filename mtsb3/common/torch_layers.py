@@ -38,7 +38,7 @@ from torch import nn
 from mtgym.core import check_count
 from mtsb3.common.experts import BatchedMLP
 from mtsb3.common.task import ENV_KEY, TASK_KEY, n_tasks_of, task_indices
-from mtsb3.common.task_encoder import TaskEncoder
+from mtsb3.common.task_encoder import TaskEncoder, load_task_descriptions
 
 MoEMode = Literal["attention", "gate", "ensemble", "cluster", "one_to_one"]
 MOE_MODES: tuple[str, ...] = ("attention", "gate", "ensemble", "cluster", "one_to_one")
@@ -74,6 +74,16 @@ METAWORLD_MT10_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+def metaworld_task_descriptions() -> dict[str, str]:
+    """
+    The descriptions the ``cluster`` mode matches by default: the Meta-World paper's for the MT10 tasks
+    (:data:`METAWORLD_MT10_DESCRIPTIONS`), the ones shipped with mtsb3 for the other MT50 tasks
+    (:func:`~mtsb3.common.task_encoder.load_task_descriptions`), keyed by task name without the version suffix.
+    """
+    shipped = {_strip_version(name): text for name, text in load_task_descriptions("MT50").items()}
+    return {**shipped, **METAWORLD_MT10_DESCRIPTIONS}
+
+
 def _normalise_text(text: str) -> str:
     """Lower case, with ``-`` and ``_`` read as spaces, so ``"Pick-Place"`` matches the keyword ``"pick place"``."""
     return " ".join(text.lower().replace("-", " ").replace("_", " ").split())
@@ -98,6 +108,11 @@ def cluster_mask(
     mtrl and mtenv"), so a description starting with a capitalised verb ("Reach ...", "Push ...") silently missed its action
     cluster.
 
+    Clusters named ``<group>_<name>`` form groups (mtrl's ``action_*`` and ``object_*``); a task that matches no cluster
+    of a group that has a ``<group>_default`` cluster uses that default, as its name says. mtrl's keywords were written
+    for MT10, so many MT50 tasks ("Pick up the ball and drop it through the hoop.") name no action or no object of them;
+    mtrl gave such a task an all-zero mask (a division by zero in the expert average).
+
     :param task_names: the env's task names, in task-index order
     :param clusters: cluster name -> keywords; the order gives the expert index
     :param task_descriptions: task name (with or without the ``-vN`` suffix) -> description
@@ -106,12 +121,19 @@ def cluster_mask(
     """
     descriptions = dict(task_descriptions or {})
     keywords = [[_normalise_text(word) for word in words] for words in clusters.values()]
+    groups: dict[str, list[int]] = {}
+    for j, cluster in enumerate(clusters):
+        groups.setdefault(cluster.split("_")[0], []).append(j)
+    defaults = {cluster.split("_")[0]: j for j, cluster in enumerate(clusters) if cluster.endswith("_default")}
     mask = th.zeros(len(task_names), len(keywords))
     for i, name in enumerate(task_names):
         text = descriptions.get(name, descriptions.get(_strip_version(name), name))
         text = _normalise_text(text)
         for j, words in enumerate(keywords):
             mask[i, j] = float(any(word in text for word in words))
+        for group, default in defaults.items():
+            if mask[i, groups[group]].sum() == 0:
+                mask[i, default] = 1.0
         if mask[i].sum() == 0:
             raise ValueError(
                 f"Task {name!r} (text {text!r}) matches no cluster of {list(clusters)}; "
@@ -361,7 +383,7 @@ class MixtureOfEncoders(TaskConditionedExtractor):
     :param task_names: the env's task names in index order, needed by ``cluster`` mode
         (``venv.get_attr("task_names", [0])[0]``)
     :param clusters: cluster name -> keywords (default :data:`METAWORLD_CLUSTERS`)
-    :param task_descriptions: texts matched instead of the names (default :data:`METAWORLD_MT10_DESCRIPTIONS`)
+    :param task_descriptions: texts matched instead of the names (default :func:`metaworld_task_descriptions`)
     :param task_encoder_kwargs: the task encoder (see :func:`make_task_encoder`)
     :param task_encoding_dim: take the task encoding, of this size, from the caller instead
         (see :class:`TaskConditionedExtractor`)
@@ -400,7 +422,7 @@ class MixtureOfEncoders(TaskConditionedExtractor):
             mixing = cluster_mask(
                 task_names,
                 METAWORLD_CLUSTERS if clusters is None else clusters,
-                METAWORLD_MT10_DESCRIPTIONS if task_descriptions is None else task_descriptions,
+                metaworld_task_descriptions() if task_descriptions is None else task_descriptions,
             )
         elif mode == "one_to_one":
             mixing = th.eye(n_tasks)

@@ -15,8 +15,9 @@ from stable_baselines3.common.utils import polyak_update
 
 from mtsb3.common.sac import frozen, per_task_temperatures, record_task_temperatures
 from mtsb3.common.save_util import MultiTaskCheckpointMixin
-from mtsb3.common.task import n_tasks_of
+from mtsb3.common.task import ENV_KEY, n_tasks_of
 from mtsb3.distral.policies import DistralPolicy, MlpPolicy, MultiInputPolicy, MultiTaskPolicy
+from mtsb3.sac_ae.sac_ae import reconstruction_loss
 
 SelfDistral = TypeVar("SelfDistral", bound="Distral")
 
@@ -56,7 +57,16 @@ class Distral(MultiTaskCheckpointMixin, SAC):
     mixed batch), and ``log π0`` is evaluated at the task policy's action ``a'`` (the reference uses π0's own fresh sample).
     Unlike the reference, π_i's actor loss has the ``log π0`` term of the paper, and π0 is fitted with ``KL(π_i || π0)`` (the
     paper's direction; the reference uses ``KL(π0 || π_i)``). ``predict`` acts with each observation's task policy
-    (the reference evaluates with π0's mean, which cannot tell tasks apart when the state does not).
+    by default (the reference evaluates with π0's mean, which cannot tell tasks apart when the state does not; the
+    ``evaluate_with_distilled`` policy option does that).
+
+    As mtrl ran it (mtrl/agent/distral.py, config/agent/distral.yaml), the task agents are SAC-AE agents on pixels: with
+    image ``env_obs`` the networks read the latent of a pixel encoder trained by the critic loss and a reconstruction
+    loss (:class:`~mtsb3.distral.encoder.DistralEncoder`), the target critics a copy averaged with ``encoder_tau``;
+    ``actor_update_freq`` (mtrl: 2) spaces the actor, temperature and distillation updates, ``target_update_interval``
+    counts gradient steps over the run, and ``initial_gradient_steps`` is mtrl's burst of ``init_steps`` updates when
+    learning starts (as :class:`~mtsb3.MTSAC`). ``policy_kwargs=dict(evaluate_with_distilled=True)`` evaluates with π0's
+    mean, as mtrl.
 
     It needs a ``Dict`` observation with a ``Discrete`` ``task_obs``. The other parameters are SAC's (no ``ent_coef``:
     it is ``distral_beta``; no gSDE).
@@ -64,6 +74,9 @@ class Distral(MultiTaskCheckpointMixin, SAC):
     :param distral_alpha: ``alpha`` in ``[0, 1]``: the share of the regularisation that pulls towards π0 (1: pure KL to π0,
         0: pure entropy, independent SAC learners)
     :param distral_beta: ``beta > 0``, the inverse temperature of the regularisation, or ``"auto"`` / ``"auto_<1/beta>"``
+    :param actor_update_freq: update the task actors, temperatures and π0 every this many gradient steps
+    :param initial_gradient_steps: gradient steps of the first ``train`` call (mtrl's ``init_steps`` burst); 0: none
+    :param encoder_tau: Polyak coefficient of the target pixel encoder (mtrl: 0.05)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -99,8 +112,18 @@ class Distral(MultiTaskCheckpointMixin, SAC):
         verbose: int = 0,
         seed: int | None = None,
         device: th.device | str = "auto",
+        actor_update_freq: int = 1,
+        initial_gradient_steps: int = 0,
+        encoder_tau: float = 0.05,
         _init_setup_model: bool = True,
     ):
+        if actor_update_freq < 1 or initial_gradient_steps < 0 or not 0.0 <= encoder_tau <= 1.0:
+            raise ValueError(
+                "actor_update_freq must be >= 1, initial_gradient_steps >= 0 and encoder_tau in [0, 1], got "
+                f"{actor_update_freq}, {initial_gradient_steps} and {encoder_tau}"
+            )
+        self.actor_update_freq, self.initial_gradient_steps = actor_update_freq, initial_gradient_steps
+        self.encoder_tau = encoder_tau
         if not 0.0 <= distral_alpha <= 1.0:
             raise ValueError(f"distral_alpha must be in [0, 1], got {distral_alpha}")
         if isinstance(distral_beta, str):
@@ -155,20 +178,24 @@ class Distral(MultiTaskCheckpointMixin, SAC):
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
         optimizers = [self.actor.optimizer, self.critic.optimizer, self.distilled.optimizer]
-        if self.ent_coef_optimizer is not None:
-            optimizers.append(self.ent_coef_optimizer)
+        optimizers += [opt for opt in (self.ent_coef_optimizer, self.policy.decoder_optimizer) if opt is not None]
         self._update_learning_rate(optimizers)
+        if self._n_updates == 0:
+            # mtrl's burst: init_steps updates in a row at the step where learning starts
+            gradient_steps = max(gradient_steps, self.initial_gradient_steps)
 
         # detached tensors, read once at the end: no device sync per gradient step
         logs: dict[str, list[th.Tensor]] = defaultdict(list)
-        for gradient_step in range(gradient_steps):
+        for _ in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             for key, value in self._distral_step(replay_data).items():
                 logs[key].append(value)
-            if gradient_step % self.target_update_interval == 0:
+            # counted over the run, as mtrl's critic_target_update_freq
+            if self._n_updates % self.target_update_interval == 0:
                 polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                self.policy.encoder.soft_update(self.encoder_tau)
+            self._n_updates += 1
 
-        self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         for key, values in logs.items():
             self.logger.record(f"train/{key}", th.stack(values).mean().item())
@@ -205,25 +232,35 @@ class Distral(MultiTaskCheckpointMixin, SAC):
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
         # each sample goes to its own task's networks (a fix of mtrl, see README "Differences from mtrl and mtenv":
         # no task agent trains on other tasks' data)
-        env_obs, grouping = self.policy.split_obs(replay_data.observations)
-        next_env_obs, _ = self.policy.split_obs(replay_data.next_observations)
-
-        actions_pi, gaussian_pi, log_prob, mean_i, log_std_i = self.actor.sample(env_obs, grouping)
-        temperature = self._temperature_step(log_prob, grouping.task, logs)
+        # the critic's latent trains the pixel encoder; the actors and π0 read it detached (SAC-AE)
+        latent, grouping = self.policy.split_obs(replay_data.observations)
+        env_obs = latent.detach()
+        update_actor = self._n_updates % self.actor_update_freq == 0
+        if update_actor:
+            actions_pi, gaussian_pi, log_prob, mean_i, log_std_i = self.actor.sample(env_obs, grouping)
+            temperature = self._temperature_step(log_prob, grouping.task, logs)
+        else:
+            temperature = self._temperature(grouping.task)
         kl_coef = self.distral_alpha * temperature  # alpha/beta
         logs["ent_coef"] = temperature.mean()
 
         with th.no_grad():
+            next_env_obs, _ = self.policy.split_obs(replay_data.next_observations)
+            next_target_obs, _ = self.policy.split_obs(replay_data.next_observations, target=True)
             next_actions, next_gaussian, next_log_prob, _, _ = self.actor.sample(next_env_obs, grouping)
             # log π0 at the task policy's own next action a' (a fix of mtrl, see the class docstring)
             next_log_prob_0 = self._distilled_log_prob(next_env_obs, next_actions, next_gaussian)
-            next_q_values = self.critic_target(next_env_obs, next_actions, grouping).min(dim=1).values
+            next_q_values = self.critic_target(next_target_obs, next_actions, grouping).min(dim=1).values
             soft_value = next_q_values + kl_coef * next_log_prob_0 - temperature * next_log_prob
             target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * soft_value.reshape(-1, 1)
 
-        current_q_values = self.critic(env_obs, replay_data.actions, grouping)
+        current_q_values = self.critic(latent, replay_data.actions, grouping)
         critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1).mean()
         logs["critic_loss"] = self._step(self.critic.optimizer, critic_loss)
+        if self.policy.decoder_optimizer is not None:
+            logs["ae_loss"] = self._reconstruction_step(replay_data.observations[ENV_KEY])  # type: ignore[index]
+        if not update_actor:
+            return logs
 
         # the soft-optimal regularised policy is ∝ π0^alpha exp(beta Q): reparametrised SAC loss with the log π0 term
         # the critic and π0 are constants of the actor loss: freeze the critic so that its weight gradients are not
@@ -240,8 +277,21 @@ class Distral(MultiTaskCheckpointMixin, SAC):
         distill_loss = gaussian_kl(mean_i.detach(), log_std_i.detach(), mean_0, log_std_0).mean()
         logs["distill_kl"] = self._step(self.distilled.optimizer, distill_loss)
         # (the order of the train/ keys before the split of this method)
-        order = ("ent_coef", "actor_loss", "critic_loss", "distill_kl", "ent_coef_loss")
+        order = ("ent_coef", "actor_loss", "critic_loss", "distill_kl", "ent_coef_loss", "ae_loss")
         return {key: logs[key] for key in order if key in logs}
+
+    def _temperature(self, task: th.Tensor) -> th.Tensor:
+        """:return: each sample's temperature ``1/beta``, without updating it."""
+        if self.log_ent_coef is None:
+            return self.ent_coef_tensor.expand(task.shape[0])
+        return th.exp(self.log_ent_coef[task].detach())
+
+    def _reconstruction_step(self, pixels: th.Tensor) -> th.Tensor:
+        """SAC-AE's decoder update (mtrl ``sac_ae.Agent.update_decoder``): reconstruct the pixels from the latent."""
+        encoder = self.policy.encoder
+        assert encoder.encoder is not None and encoder.decoder is not None and self.policy.decoder_optimizer is not None
+        latent = encoder(pixels)
+        return self._step(self.policy.decoder_optimizer, reconstruction_loss(encoder.decoder(latent), pixels, latent, 0.0))
 
     def _distilled_log_prob(self, env_obs: th.Tensor, actions: th.Tensor, gaussian_actions: th.Tensor) -> th.Tensor:
         """log π0(a|s) at given actions, with their pre-tanh values (exact, no ``atanh`` of actions near ±1)."""
@@ -270,4 +320,5 @@ class Distral(MultiTaskCheckpointMixin, SAC):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()
-        return [*state_dicts, "distilled.optimizer"], variables
+        extra = ["policy.decoder_optimizer"] if self.policy.decoder_optimizer is not None else []
+        return [*state_dicts, "distilled.optimizer", *extra], variables

@@ -9,10 +9,10 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.distributions import SquashedDiagGaussianDistribution
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim
+from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
-from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor
+from stable_baselines3.sac.policies import Actor
 from torch import nn
 
 from mtsb3.common.experts import BatchedLinear, BatchedMLP
@@ -27,6 +27,8 @@ from mtsb3.common.task import (
     task_indices,
     to_task_blocks,
 )
+from mtsb3.distral.encoder import DistralEncoder
+from mtsb3.mtsac.actor import DEFAULT_LOG_STD_BOUNDS, bound_log_std, check_log_std_bounds
 
 
 def _split_net_arch(net_arch: list[int] | dict[str, list[int]] | None) -> tuple[list[int], list[int]]:
@@ -49,21 +51,33 @@ class TaskActors(nn.Module):
     :param action_dim: action size
     :param net_arch: hidden sizes
     :param activation_fn: activation
+    :param log_std_bounds: bounds of the log std
+    :param squash_log_std: tanh-squash the log std into the bounds as mtrl (:func:`~mtsb3.mtsac.actor.bound_log_std`)
     """
 
-    def __init__(self, n_tasks: int, obs_dim: int, action_dim: int, net_arch: list[int], activation_fn: type[nn.Module]):
+    def __init__(
+        self,
+        n_tasks: int,
+        obs_dim: int,
+        action_dim: int,
+        net_arch: list[int],
+        activation_fn: type[nn.Module],
+        log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
+        squash_log_std: bool = False,
+    ):
         super().__init__()
         self.n_tasks = n_tasks
+        self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
         self.latent_pi = BatchedMLP(n_tasks, obs_dim, net_arch, None, activation_fn)
         self.mu = BatchedLinear(n_tasks, self.latent_pi.out_features, action_dim)
         self.log_std = BatchedLinear(n_tasks, self.latent_pi.out_features, action_dim)
         self.action_dist = SquashedDiagGaussianDistribution(action_dim)
 
     def get_action_dist_params(self, env_obs: th.Tensor, grouping: TaskGrouping) -> tuple[th.Tensor, th.Tensor]:
-        """:return: the pre-tanh Gaussian mean and (clamped, as SB3) log std of each sample's task actor, ``(batch, A)``."""
+        """:return: the pre-tanh Gaussian mean and (bounded) log std of each sample's task actor, ``(batch, A)``."""
         latent = self.latent_pi(to_task_blocks(env_obs, grouping, self.n_tasks))
         mean = from_task_blocks(self.mu(latent), grouping)
-        log_std = th.clamp(from_task_blocks(self.log_std(latent), grouping), LOG_STD_MIN, LOG_STD_MAX)
+        log_std = bound_log_std(from_task_blocks(self.log_std(latent), grouping), self.log_std_bounds, self.squash_log_std)
         return mean, log_std
 
     def forward(self, env_obs: th.Tensor, grouping: TaskGrouping, deterministic: bool = False) -> th.Tensor:
@@ -123,10 +137,12 @@ class DistralPolicy(BasePolicy):
     Policy of :class:`~mtsb3.distral.Distral`: one SAC actor and ``n_critics`` critics per task, each set stacked into
     one batched network, and the distilled policy π0 (a plain SB3 SAC ``Actor`` on ``env_obs``, shared by all tasks).
 
-    The task networks read only ``env_obs``: the task index routes each sample to its own task's weights. Acting
-    (``predict``) uses the task policy of each observation's task; π0 is used in training only.
+    The task networks read only ``env_obs`` (through :class:`~mtsb3.distral.encoder.DistralEncoder`: as is, or the
+    latent of a SAC-AE pixel encoder for image observations): the task index routes each sample to its own task's
+    weights. Acting (``predict``) uses the task policy of each observation's task; with ``evaluate_with_distilled``,
+    deterministic actions (evaluation) are π0's mean instead, as mtrl's ``distral.Agent`` evaluates.
 
-    :param observation_space: a ``Dict`` with a 1-D ``env_obs`` and a ``Discrete`` ``task_obs``
+    :param observation_space: a ``Dict`` with a 1-D or ``uint8`` image ``env_obs`` and a ``Discrete`` ``task_obs``
     :param action_space: a ``Box`` action space
     :param lr_schedule: learning rate schedule of the three optimizers
     :param net_arch: hidden sizes of the task actors and critics (a list, or ``dict(pi=..., qf=...)``)
@@ -136,6 +152,12 @@ class DistralPolicy(BasePolicy):
     :param optimizer_class: optimizer
     :param optimizer_kwargs: its kwargs
     :param use_sde: must be False (set by SB3's off-policy base class)
+    :param log_std_bounds: bounds of the task actors' log std
+    :param squash_log_std: tanh-squash the task actors' log std into the bounds, as mtrl's actors
+    :param evaluate_with_distilled: deterministic actions come from π0's mean (mtrl's evaluation); stochastic ones
+        (training) always from the task policies
+    :param encoder_kwargs: ``features_dim``, ``num_layers``, ``num_filters`` of the pixel encoder (image observations)
+    :param decoder_weight_decay: weight decay of the pixel decoder's parameters (mtrl: 1e-7)
     """
 
     actor: TaskActors
@@ -155,6 +177,11 @@ class DistralPolicy(BasePolicy):
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         use_sde: bool = False,
+        log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
+        squash_log_std: bool = False,
+        evaluate_with_distilled: bool = False,
+        encoder_kwargs: dict[str, Any] | None = None,
+        decoder_weight_decay: float = 1e-7,
     ):
         if use_sde:
             raise ValueError("Distral does not support gSDE (use_sde=True)")
@@ -168,31 +195,55 @@ class DistralPolicy(BasePolicy):
         )
         self.n_tasks = n_tasks_of(observation_space, "Distral (one policy per task)")
         env_space = observation_space[ENV_KEY]
-        if not isinstance(env_space, spaces.Box) or len(env_space.shape) != 1:
-            raise ValueError(f"Distral needs a 1-D Box env_obs, got {env_space}")
+        if not isinstance(env_space, spaces.Box):
+            raise ValueError(f"Distral needs a 1-D Box env_obs or uint8 (C, H, W) images, got {env_space}")
         self.net_arch, self.distilled_net_arch = net_arch, distilled_net_arch
         self.activation_fn, self.n_critics = activation_fn, n_critics
+        self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
+        self.evaluate_with_distilled = evaluate_with_distilled
+        self.encoder_kwargs, self.decoder_weight_decay = dict(encoder_kwargs or {}), decoder_weight_decay
+        self.encoder = DistralEncoder(env_space, **self.encoder_kwargs)
         pi_arch, qf_arch = _split_net_arch(net_arch)
-        obs_dim, action_dim = get_flattened_obs_dim(env_space), get_action_dim(action_space)
+        obs_dim, action_dim = self.encoder.features_dim, get_action_dim(action_space)
 
-        self.actor = TaskActors(self.n_tasks, obs_dim, action_dim, pi_arch, activation_fn)
+        log_std = dict(log_std_bounds=self.log_std_bounds, squash_log_std=squash_log_std)
+        self.actor = TaskActors(self.n_tasks, obs_dim, action_dim, pi_arch, activation_fn, **log_std)
         self.critic = TaskCritics(self.n_tasks, obs_dim, action_dim, qf_arch, activation_fn, n_critics)
         self.critic_target = TaskCritics(self.n_tasks, obs_dim, action_dim, qf_arch, activation_fn, n_critics)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
+        # π0 reads what the task actors read (the pixel latent, detached, for images)
+        features_space = spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32) if self.encoder.pixels else env_space
         self.distilled = Actor(
-            env_space,
+            features_space,
             action_space,
             list(pi_arch if distilled_net_arch is None else distilled_net_arch),
-            FlattenExtractor(env_space),
+            FlattenExtractor(features_space),
             obs_dim,
             activation_fn=activation_fn,
         )
-        for module in (self.actor, self.critic, self.distilled):
-            module.optimizer = self.optimizer_class(  # type: ignore[assignment]
-                module.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs
-            )
+        self._build_optimizers(lr_schedule)
         self.set_training_mode(False)
+
+    def _build_optimizers(self, lr_schedule: Schedule) -> None:
+        """One optimizer per network; the critic's also trains the pixel encoder, the decoder's the encoder and decoder."""
+        params = {
+            self.actor: list(self.actor.parameters()),
+            self.critic: [*self.critic.parameters(), *self.encoder.encoder_parameters()],
+            self.distilled: list(self.distilled.parameters()),
+        }
+        for module, module_params in params.items():
+            module.optimizer = self.optimizer_class(  # type: ignore[assignment]
+                module_params, lr=lr_schedule(1), **self.optimizer_kwargs
+            )
+        self.decoder_optimizer: th.optim.Optimizer | None = None
+        if self.encoder.decoder is not None:
+            # SAC-AE's encoder and decoder optimizers (mtrl/agent/sac_ae.py), as one optimizer with two groups
+            groups = [
+                {"params": self.encoder.encoder_parameters()},
+                {"params": list(self.encoder.decoder.parameters()), "weight_decay": self.decoder_weight_decay},
+            ]
+            self.decoder_optimizer = self.optimizer_class(groups, lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -204,6 +255,11 @@ class DistralPolicy(BasePolicy):
             lr_schedule=self._dummy_schedule,
             optimizer_class=self.optimizer_class,
             optimizer_kwargs=self.optimizer_kwargs,
+            log_std_bounds=self.log_std_bounds,
+            squash_log_std=self.squash_log_std,
+            evaluate_with_distilled=self.evaluate_with_distilled,
+            encoder_kwargs=self.encoder_kwargs,
+            decoder_weight_decay=self.decoder_weight_decay,
         )
         return data
 
@@ -212,21 +268,28 @@ class DistralPolicy(BasePolicy):
         check_task_obs(observation, self.observation_space)
         return super().obs_to_tensor(observation)
 
-    def split_obs(self, obs: PyTorchObs) -> tuple[th.Tensor, TaskGrouping]:
-        """:return: the flattened float ``env_obs`` and the routing of each sample to its task."""
+    def split_obs(self, obs: PyTorchObs, target: bool = False) -> tuple[th.Tensor, TaskGrouping]:
+        """
+        :param obs: an observation batch
+        :param target: encode with the target encoder (the target critics' input)
+        :return: the encoded ``env_obs`` (the flattened float ``env_obs`` for states) and the routing of each sample
+            to its task
+        """
         assert isinstance(obs, dict)
-        env_obs = obs[ENV_KEY].float().flatten(1)
-        return env_obs, group_by_task(task_indices(obs[TASK_KEY], self.n_tasks), self.n_tasks)
+        return self.encoder(obs[ENV_KEY], target), group_by_task(task_indices(obs[TASK_KEY], self.n_tasks), self.n_tasks)
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic)
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         env_obs, grouping = self.split_obs(observation)
+        if deterministic and self.evaluate_with_distilled:
+            return self.distilled(env_obs, deterministic=True)
         return self.actor(env_obs, grouping, deterministic)
 
     def set_training_mode(self, mode: bool) -> None:
         self.actor.train(mode)
+        self.encoder.train(mode)
         self.critic.train(mode)
         self.distilled.train(mode)
         self.training = mode

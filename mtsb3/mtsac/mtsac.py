@@ -45,6 +45,12 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
       optimizer) instead of a plain mean.
     * The actor loss is differentiated with the critic parameters frozen, so the actor step does not compute critic
       weight gradients that SB3 then throws away; the twin critic is a fused ensemble (:class:`MTCritic`).
+    * **mtrl's update schedule** (mtrl/agent/sac.py, ``Agent.update``; mtrl/experiment/multitask.py, ``run``): the actor
+      and temperature are updated every ``actor_update_freq`` gradient steps, the target networks every
+      ``target_update_interval`` gradient steps, both counted over the whole run (``_n_updates``, mtrl's step counter;
+      SB3 counts ``target_update_interval`` within each ``train`` call, so with ``gradient_steps=1`` it updated every
+      step whatever the interval), and the first ``train`` call runs ``initial_gradient_steps`` updates in a row
+      (mtrl's burst of ``init_steps`` updates at the step where learning starts).
     * Checkpoints store the env id and the task names (``env_id``, ``task_names``), are written atomically, and
       include the global RNG states, so ``MTSAC.load(path, env, resume=True)`` plus ``load_replay_buffer`` continues
       the run exactly (with the same live env).
@@ -62,6 +68,13 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
     :param grad_method: name of a gradient combiner of :func:`mtsb3.common.gradients.make_grad_combiner`
     :param grad_method_kwargs: its kwargs
     :param overlap_collection: run the gradient steps while the sub-envs step (needs a ``SubprocVecEnv``)
+    :param actor_update_freq: update the actor and the temperature every this many gradient steps (mtrl: 1 for its
+        state agents, 2 for its pixel agents)
+    :param initial_gradient_steps: gradient steps of the first ``train`` call, when learning starts, if more than
+        ``gradient_steps`` (mtrl: ``init_steps``, 1500); 0 keeps SB3's schedule
+    :param encoder_tau: Polyak coefficient of the target critic's features extractor (mtrl's ``encoder_tau``, 0.05: the
+        critic encoder of CARE, FiLM, Soft Modularization), the rest of the critic using ``tau``; ``None``: ``tau``
+        for the whole critic (SB3)
     :param kwargs: passed to :class:`stable_baselines3.SAC`
     """
 
@@ -81,6 +94,9 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         grad_method: str | None = None,
         grad_method_kwargs: dict[str, Any] | None = None,
         overlap_collection: bool = False,
+        actor_update_freq: int = 1,
+        initial_gradient_steps: int = 0,
+        encoder_tau: float | None = None,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
@@ -88,6 +104,15 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         self.overlap_collection = overlap_collection
         if overlap_collection:
             check_overlap_env(self.env)
+        if actor_update_freq < 1 or initial_gradient_steps < 0:
+            raise ValueError(
+                f"actor_update_freq must be >= 1 and initial_gradient_steps >= 0, got {actor_update_freq} and "
+                f"{initial_gradient_steps}"
+            )
+        if encoder_tau is not None and not 0.0 <= encoder_tau <= 1.0:
+            raise ValueError(f"encoder_tau must be in [0, 1], got {encoder_tau}")
+        self.actor_update_freq, self.initial_gradient_steps = actor_update_freq, initial_gradient_steps
+        self.encoder_tau = encoder_tau
         self.disentangled_alpha = disentangled_alpha
         self.task_loss_weights = task_loss_weights
         self.grad_method = grad_method
@@ -186,13 +211,16 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
         self._update_learning_rate(self._optimizers())
+        if self._n_updates == 0:
+            # mtrl's burst: init_steps updates in a row at the step where learning starts
+            gradient_steps = max(gradient_steps, self.initial_gradient_steps)
         # detached tensors, read once at the end: no device sync per gradient step
         logs: dict[str, list[th.Tensor]] = defaultdict(list)
-        for gradient_step in range(gradient_steps):
+        for _ in range(gradient_steps):
             replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             for key, value in self._sac_step(replay_data).items():
                 logs[key].append(value)
-            if gradient_step % self.target_update_interval == 0:
+            if self._n_updates % self.target_update_interval == 0:
                 self._update_target_networks()
             self._n_updates += 1
             for key, value in self._after_gradient_step(replay_data).items():
@@ -216,8 +244,18 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         return {}
 
     def _update_target_networks(self) -> None:
-        """Polyak-average the target critic (mtrl's ``sac.Agent.update``, step 4); subclasses add their own coefficients."""
-        polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        """
+        Polyak-average the target critic (mtrl's ``sac.Agent.update``, step 4): its features extractor with
+        ``encoder_tau`` (when set), the rest with ``tau``.
+        """
+        if self.encoder_tau is None:
+            polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+        else:
+            # paired by position (the online critic may name a shared module differently from the target's copy)
+            pairs = list(zip(self.critic.named_parameters(), self.critic_target.parameters(), strict=True))
+            for in_encoder, tau in ((True, self.encoder_tau), (False, self.tau)):
+                chosen = [(p, t) for (name, p), t in pairs if name.startswith("features_extractor.") == in_encoder]
+                polyak_update([p for p, _ in chosen], [t for _, t in chosen], tau)
         polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
     def _sac_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
@@ -233,16 +271,20 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         if self.use_sde:
             self.actor.reset_noise()
 
-        actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
+        # mtrl updates the actor and the temperature every actor_update_freq steps only (the critic every step)
+        update_actor = self._n_updates % self.actor_update_freq == 0
+        if update_actor:
+            actions_pi, log_prob = self.actor.action_log_prob(replay_data.observations)
 
         if self.ent_coef_optimizer is not None and self.log_ent_coef is not None:
             # each sample uses the temperature of its own task (a scalar without disentangled alpha)
             log_alpha = self.log_ent_coef[task_idx] if self.disentangled_alpha else self.log_ent_coef
             ent_coef = th.exp(log_alpha.detach())
             assert isinstance(self.target_entropy, float)
-            # the temperatures are independent per task: no gradient combination for them
-            ent_coef_loss = -(log_alpha * (log_prob + self.target_entropy).detach())
-            logs["ent_coef_loss"] = self._apply_update(self.ent_coef_optimizer, ent_coef_loss)
+            if update_actor:
+                # the temperatures are independent per task: no gradient combination for them
+                ent_coef_loss = -(log_alpha * (log_prob + self.target_entropy).detach())
+                logs["ent_coef_loss"] = self._apply_update(self.ent_coef_optimizer, ent_coef_loss)
         else:
             ent_coef = self.ent_coef_tensor
         logs["ent_coef"] = ent_coef.mean().detach()
@@ -269,6 +311,22 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner
         )
 
+        if update_actor:
+            logs["actor_loss"] = self._actor_step(replay_data, actions_pi, log_prob, ent_coef, task_idx, weights)
+        # (SB3's order of the train/ keys)
+        return {key: logs[key] for key in ("ent_coef", "actor_loss", "critic_loss", "ent_coef_loss") if key in logs}
+
+    def _actor_step(
+        self,
+        replay_data: ReplayBufferSamples,
+        actions_pi: th.Tensor,
+        log_prob: th.Tensor,
+        ent_coef: th.Tensor,
+        task_idx: th.Tensor | None,
+        weights: th.Tensor | None,
+    ) -> th.Tensor:
+        """:return: the detached actor loss of one actor update (critic frozen)"""
+        critic_params = _optimizer_params(self.critic.optimizer)
         # the critic is a constant of the actor loss: skip the critic weight gradients SB3 computes and discards
         with frozen(critic_params):
             q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
@@ -277,11 +335,7 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         if weights is not None:
             actor_loss = actor_loss * weights
         actor_params = _optimizer_params(self.actor.optimizer)
-        logs["actor_loss"] = self._apply_update(
-            self.actor.optimizer, actor_loss, task_idx, actor_params, self.actor_grad_combiner
-        )
-        # (SB3's order of the train/ keys)
-        return {key: logs[key] for key in ("ent_coef", "actor_loss", "critic_loss", "ent_coef_loss") if key in logs}
+        return self._apply_update(self.actor.optimizer, actor_loss, task_idx, actor_params, self.actor_grad_combiner)
 
     def learn(
         self: SelfMTSAC,

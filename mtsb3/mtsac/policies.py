@@ -28,13 +28,15 @@ from stable_baselines3.common.policies import BaseModel
 from stable_baselines3.common.preprocessing import get_action_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor, FlattenExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
-from stable_baselines3.sac.policies import LOG_STD_MAX, LOG_STD_MIN, Actor, SACPolicy
+from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
 from mtsb3.common.task import check_task_obs, n_tasks_of
 from mtsb3.common.task_encoder import TaskEncoder
+from mtsb3.mtsac.actor import DEFAULT_LOG_STD_BOUNDS, bound_log_std, check_log_std_bounds
 from mtsb3.mtsac.conditioning import TaskConditioning, TaskHeads
+from mtsb3.mtsac.disjoint import disjoint_net_arch
 
 __all__ = [
     "MTActor",
@@ -77,9 +79,13 @@ class MTActor(Actor):
         concat_task_one_hot: bool = False,
         condition_features_extractor_on_task: bool = False,
         detach_task_encoding: bool = True,
+        log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
+        squash_log_std: bool = False,
     ):
         if multi_head and use_sde:
             raise ValueError("multi_head=True is not supported with use_sde=True (gSDE has no per-task noise heads)")
+        if squash_log_std and use_sde:
+            raise ValueError("squash_log_std=True bounds the actor's log std output: gSDE (use_sde=True) learns its own")
         conditioning = TaskConditioning(
             observation_space,
             normalize_images,
@@ -115,10 +121,13 @@ class MTActor(Actor):
             # one head outputs mean and log_std together: a single batched op per layer
             del self.mu, self.log_std
             self.heads = TaskHeads(n_tasks, last_dim, self.head_net_arch, 2 * get_action_dim(action_space), activation_fn)
+        self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         data.update(
+            log_std_bounds=self.log_std_bounds,
+            squash_log_std=self.squash_log_std,
             n_tasks=self.n_tasks,
             multi_head=self.multi_head,
             head_net_arch=self.head_net_arch,
@@ -137,7 +146,7 @@ class MTActor(Actor):
             if self.use_sde:
                 return mean_actions, self.log_std, dict(latent_sde=latent_pi)
             log_std = self.log_std(latent_pi)  # type: ignore[operator]
-        return mean_actions, th.clamp(log_std, LOG_STD_MIN, LOG_STD_MAX), {}
+        return mean_actions, bound_log_std(log_std, self.log_std_bounds, self.squash_log_std), {}
 
 
 class MTCritic(BaseModel):
@@ -270,6 +279,13 @@ class MTSACPolicy(SACPolicy):
         that take it (FiLM, mixtures of encoders)
     :param concat_task_one_hot: concatenate the task one-hot to the features (for extractors that drop ``task_obs``)
     :param train_task_encoder_with_actor: also train the task encoder with the actor loss (mtrl does not)
+    :param log_std_bounds: ``(lo, hi)`` bounds of the actor's log std (SB3 and mtrl's MetaWorld actor: ``(-20, 2)``;
+        mtrl's DMC actor: ``(-10, 2)``)
+    :param squash_log_std: squash the log std into ``log_std_bounds`` with tanh as mtrl
+        (:func:`~mtsb3.mtsac.actor.bound_log_std`), instead of SB3's clamp
+    :param disjoint_policy: one whole actor and one whole pair of Q-networks per task (mtrl
+        ``should_use_disjoint_policy``): every layer of ``net_arch`` becomes a per-task head
+        (:mod:`mtsb3.mtsac.disjoint`)
     :param kwargs: the other arguments are those of SB3's ``SACPolicy``
     """
 
@@ -303,11 +319,20 @@ class MTSACPolicy(SACPolicy):
         condition_features_extractor_on_task: bool = False,
         concat_task_one_hot: bool = False,
         train_task_encoder_with_actor: bool = False,
+        log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
+        squash_log_std: bool = False,
+        disjoint_policy: bool = False,
     ):
+        self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
+        self.disjoint_policy, self.disjoint_net_arch = disjoint_policy, None
+        if disjoint_policy:
+            # all layers become per-task heads on an empty shared trunk
+            self.disjoint_net_arch = disjoint_net_arch(net_arch, multi_head, head_net_arch)
+            net_arch, multi_head, head_net_arch = [], True, self.disjoint_net_arch
         needs_tasks = [
             name
             for name, on in (
-                ("multi_head=True", multi_head),
+                ("disjoint_policy=True" if disjoint_policy else "multi_head=True", multi_head),
                 ("use_task_encoder=True", use_task_encoder),
                 ("concat_task_one_hot=True", concat_task_one_hot),
             )
@@ -395,8 +420,14 @@ class MTSACPolicy(SACPolicy):
                 condition_features_extractor_on_task=self.condition_features_extractor_on_task,
                 concat_task_one_hot=self.concat_task_one_hot,
                 train_task_encoder_with_actor=self.train_task_encoder_with_actor,
+                log_std_bounds=self.log_std_bounds,
+                squash_log_std=self.squash_log_std,
+                disjoint_policy=self.disjoint_policy,
             )
         )
+        if self.disjoint_policy:
+            # the sizes as the user gave them: the constructor moves them into the heads again
+            data.update(net_arch=self.disjoint_net_arch, multi_head=False, head_net_arch=[])
         return data
 
     def obs_to_tensor(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
@@ -407,7 +438,8 @@ class MTSACPolicy(SACPolicy):
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> MTActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         detach = not self.train_task_encoder_with_actor
-        return MTActor(**actor_kwargs, **self._task_kwargs(self.task_encoder, detach)).to(self.device)
+        log_std = dict(log_std_bounds=self.log_std_bounds, squash_log_std=self.squash_log_std)
+        return MTActor(**actor_kwargs, **self._task_kwargs(self.task_encoder, detach), **log_std).to(self.device)
 
     def make_critic(
         self, features_extractor: BaseFeaturesExtractor | None = None, task_encoder: TaskEncoder | None = None

@@ -8,7 +8,6 @@ import torch as th
 import torch.nn.functional as F
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples
-from stable_baselines3.common.utils import polyak_update
 
 from mtsb3.common.pixel import preprocess_pixels
 from mtsb3.common.task import ENV_KEY
@@ -44,9 +43,9 @@ class SACAE(MTSAC):
     (``policy.encoder_optimizer`` and ``policy.decoder_optimizer``, see :class:`~mtsb3.sac_ae.policies.SACAEPolicy`).
     The actor's convs are the critic's (tied) and the actor loss does not reach them.
 
-    Differences from mtrl, on purpose:
+    mtrl's pixel-agent schedule is :class:`~mtsb3.MTSAC`'s ``actor_update_freq=2``, ``target_update_interval=2`` and
+    ``initial_gradient_steps=1500`` (hyperparams/sacae.yml). Differences from mtrl, on purpose:
 
-    * the actor is updated every step (SB3's SAC), not every ``actor_update_freq = 2`` steps;
     * the target encoder is Polyak-averaged with ``encoder_tau`` (mtrl: 0.05), the Q-networks with ``tau``.
 
     :param policy: the policy (``"MultiInputPolicy"``/``"MultiTaskPolicy"``, or a :class:`SACAEPolicy` subclass)
@@ -77,14 +76,11 @@ class SACAE(MTSAC):
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
-        super().__init__(policy, env, _init_setup_model=False, **kwargs)
+        super().__init__(policy, env, encoder_tau=encoder_tau, _init_setup_model=False, **kwargs)
         if decoder_update_freq < 1:
             raise ValueError(f"decoder_update_freq must be >= 1, got {decoder_update_freq}")
-        if not 0.0 <= encoder_tau <= 1.0:
-            raise ValueError(f"encoder_tau must be in [0, 1], got {encoder_tau}")
         self.decoder_update_freq = decoder_update_freq
         self.decoder_latent_lambda = decoder_latent_lambda
-        self.encoder_tau = encoder_tau
         if _init_setup_model:
             self._setup_model()
 
@@ -109,16 +105,6 @@ class SACAE(MTSAC):
     def _after_gradient_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
         # the representation update on the SAC step's minibatch, as mtrl's sac_ae.Agent.update
         return self._representation_step(replay_data)
-
-    def _update_target_networks(self) -> None:
-        """The target critic's Q-networks with ``tau``, its encoder with ``encoder_tau`` (mtrl's ``encoder_tau``)."""
-        # paired by position, as MTSAC's average of the whole critic (the online critic may name a shared module
-        # differently from the target's copy)
-        pairs = list(zip(self.critic.named_parameters(), self.critic_target.parameters(), strict=True))
-        for in_encoder, tau in ((True, self.encoder_tau), (False, self.tau)):
-            chosen = [(p, t) for (name, p), t in pairs if name.startswith("features_extractor.") == in_encoder]
-            polyak_update([p for p, _ in chosen], [t for _, t in chosen], tau)
-        polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
 
     def _representation_step(self, replay_data: ReplayBufferSamples) -> dict[str, th.Tensor]:
         """

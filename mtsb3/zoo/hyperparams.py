@@ -16,6 +16,7 @@ ZOO_ONLY_KEYS = (
     "eval_one_episode_per_goal",
     "checkpoint_buffer",
     "vec_env",
+    "eval_video",
 )
 
 

@@ -88,6 +88,7 @@ class MTExperimentManager(ExperimentManager):
         if self.options.run_folder is not None:  # a fixed run folder (sweep cells, resuming a run)
             self.save_path = os.path.normpath(self.options.run_folder)
             self.params_path = os.path.join(self.save_path, self.env_name)
+        self.eval_video: str | None = None
 
     # -- hyperparameters -------------------------------------------------------------------------------------------
     def read_hyperparameters(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -99,6 +100,8 @@ class MTExperimentManager(ExperimentManager):
         hyperparams = dict(hyperparams)
         zoo_keys = {key: hyperparams.pop(key) for key in ZOO_ONLY_KEYS if key in hyperparams}
         self.recipe = zoo_keys.get("recipe")
+        # "mp4" or "gif": one evaluation episode per task recorded into <run>/videos (MultiTaskEvalCallback)
+        self.eval_video: str | None = zoo_keys.get("eval_video")
         for key, attr, kind in (
             ("eval_episodes", "n_eval_episodes", int),
             ("eval_freq", "eval_freq", int),
@@ -138,7 +141,7 @@ class MTExperimentManager(ExperimentManager):
             tasks=self.env_info.eval_tasks if eval_env else self.env_info.train_tasks,
             seed=self.seed,
             vec_env_cls=self.vec_env_class,
-            env_kwargs=self.eval_env_kwargs if eval_env else self.env_kwargs,
+            env_kwargs=self._eval_env_kwargs() if eval_env else self.env_kwargs,
             wrapper_class=self.env_wrapper,
             monitor_dir=None if eval_env or no_log else self.save_path,
             vec_env_kwargs=self.vec_env_kwargs,
@@ -155,6 +158,12 @@ class MTExperimentManager(ExperimentManager):
             env = VecTransposeImage(env)
         return env
 
+    def _eval_env_kwargs(self) -> dict[str, Any]:
+        """The eval env's kwargs; they render ``rgb_array`` frames when evaluation videos are on."""
+        if self.eval_video is None:
+            return self.eval_env_kwargs
+        return {**(self.eval_env_kwargs or {}), "render_mode": "rgb_array"}
+
     def _eval_callback(self, eval_env: VecEnv, eval_freq: int, log_path: str | None, **kwargs: Any) -> EvalCallback:
         # multi-task: exactly n_eval_episodes deterministic episodes per task, per-task logging
         if not self.is_multi_task:
@@ -166,6 +175,8 @@ class MTExperimentManager(ExperimentManager):
                 deterministic=self.deterministic_eval,
                 **kwargs,
             )
+        if self.eval_video is not None and log_path is not None:
+            kwargs.update(video_folder=os.path.join(log_path, "videos"), video_format=self.eval_video)
         return MultiTaskEvalCallback(
             eval_env,
             n_eval_episodes=self.n_eval_episodes,

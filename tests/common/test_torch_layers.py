@@ -12,6 +12,7 @@ from stable_baselines3 import PPO, SAC, TD3
 from mtsb3 import make_mt_vec_env
 from mtsb3.common.experts import BatchedLinear, BatchedMLP
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
+from mtsb3.common.task_encoder import load_task_descriptions
 from mtsb3.common.torch_layers import (
     METAWORLD_CLUSTERS,
     METAWORLD_MT10_DESCRIPTIONS,
@@ -19,6 +20,7 @@ from mtsb3.common.torch_layers import (
     FiLMEncoder,
     MixtureOfEncoders,
     cluster_mask,
+    metaworld_task_descriptions,
 )
 
 th.set_num_threads(1)
@@ -193,6 +195,36 @@ def test_metaworld_clusters_match_capitalised_descriptions():
     assert assigned("pick-place-v3") == {"action_default", "object_goal", "object_puck"}
     assert assigned("door-open-v3") == {"action_open", "object_default"}
     assert assigned("window-close-v3") == {"action_push", "action_close", "object_window"}
+
+
+@pytest.mark.parametrize("benchmark", ["MT10", "MT50"])
+@pytest.mark.parametrize("descriptions", ["default", "shipped"])
+def test_metaworld_clusters_cover_every_task(benchmark, descriptions):
+    names = list(load_task_descriptions(benchmark))
+    texts = load_task_descriptions("MT50") if descriptions == "shipped" else None
+    clusters = list(METAWORLD_CLUSTERS)
+    extractor = MixtureOfEncoders(
+        spaces.Dict({"env_obs": spaces.Box(-1, 1, (4,)), "task_obs": spaces.Discrete(len(names))}),
+        mode="cluster",
+        task_names=names,
+        task_descriptions=texts,
+        net_arch=[8],
+        features_dim=8,
+    )
+    mask = cluster_mask(names, METAWORLD_CLUSTERS, texts if texts is not None else metaworld_task_descriptions())
+    for i, name in enumerate(names):  # every task names an action and an object cluster, or uses that group's default
+        assigned = {clusters[j] for j in mask[i].nonzero().flatten().tolist()}
+        assert any(c.startswith("action_") for c in assigned) and any(c.startswith("object_") for c in assigned), name
+    weights = extractor.expert_weights(th.arange(len(names)))
+    th.testing.assert_close(weights.sum(dim=1), th.ones(len(names)))
+    obs = {"env_obs": th.randn(len(names), 4), "task_obs": th.eye(len(names))}
+    assert th.isfinite(extractor(obs)).all()
+    if benchmark == "MT50":
+        # "Pick up the ball and drop it through the hoop." names none of mtrl's keywords: both defaults
+        assert {clusters[j] for j in mask[names.index("basketball-v3")].nonzero().flatten().tolist()} == {
+            "action_default",
+            "object_default",
+        }
 
 
 def test_cluster_errors():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -37,6 +37,28 @@ def _sticky_config(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
         valid = sorted(STICKY_OBSERVATION_DEFAULTS)
         raise ValueError(f"Unknown sticky_observation_cfg keys {sorted(unknown)}: expected a subset of {valid}")
     return {**STICKY_OBSERVATION_DEFAULTS, **cfg}
+
+
+def select_variants(variant: XMLVariant, xml_file_ids: Sequence[str] | None) -> list[int]:
+    """
+    The reference's ``build(xml_file_ids=...)`` (mtenv/envs/hipbmdp/env.py): task ``i`` runs XML variant ``xml_file_ids[i]``.
+
+    :param variant: the family
+    :param xml_file_ids: a subset of ``variant.task_names`` in any order, or ``None`` for all ten in order
+    :return: the variant index (``0`` for ``"{name}_1"``) of each task
+    :raises ValueError: for an empty list, an unknown id or a repeated one
+    """
+    names = variant.task_names
+    if xml_file_ids is None:
+        return list(range(len(names)))
+    ids = [xml_file_ids] if isinstance(xml_file_ids, str) else list(xml_file_ids)
+    unknown = [i for i in ids if i not in names]
+    if not ids or unknown or len(set(ids)) != len(ids):
+        raise ValueError(
+            f"xml_file_ids must be distinct ids of {names} (at least one), got {ids}"
+            + (f"; unknown: {unknown}" if unknown else "")
+        )
+    return [names.index(i) for i in ids]
 
 
 def make_task_env(
@@ -86,6 +108,10 @@ class HiPBMDPEnv(MultiEnvWrapper):
         Gymnasium way, ``reset(seed=...)``, takes precedence
     :param initial_task_state: the task active (and built) at construction; 1 as in the reference's ``build``
     :param render_mode: ``None`` or ``"rgb_array"``
+    :param xml_file_ids: the XML variants to run, as the reference's ids (``["size_4", "size_5"]``), in task-index order;
+        ``None`` runs all ten in order (:func:`select_variants`). ``task_splits`` then names positions in this list
+    :param visualize_reward: must be ``False``: the reference's option colours the bodies by reward, which makes
+        dm_control's pixel rendering fail (mtenv's ``DMCWrapper`` asserts it is off for pixel observations)
     """
 
     variant: ClassVar[XMLVariant]
@@ -104,7 +130,15 @@ class HiPBMDPEnv(MultiEnvWrapper):
         seed: int | None = None,
         initial_task_state: int = 1,
         render_mode: str | None = None,
+        xml_file_ids: Sequence[str] | None = None,
+        visualize_reward: bool = False,
     ):
+        if visualize_reward:
+            raise ValueError(
+                "visualize_reward=True is not supported: it colours the bodies by reward, which breaks dm_control's pixel "
+                "rendering (mtenv's DMCWrapper asserts it is off for pixel observations); use visualize_reward=False"
+            )
+        self.variant_indices = select_variants(self.variant, xml_file_ids)
         check_simulators("dmc")  # before dm_control is first imported (lazily, by the task envs)
         if not isinstance(frame_skip, int) or frame_skip < 1:
             raise ValueError(f"frame_skip must be a positive integer, got {frame_skip!r}")
@@ -113,7 +147,6 @@ class HiPBMDPEnv(MultiEnvWrapper):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"Unsupported render_mode {render_mode!r}: expected None or 'rgb_array'")
         sticky = _sticky_config(sticky_observation_cfg)
-        n_tasks = len(self.variant.values)
         env_fns = [
             functools.partial(
                 make_task_env,
@@ -129,12 +162,13 @@ class HiPBMDPEnv(MultiEnvWrapper):
                 None,  # seeded by reset(seed=...) through MultiEnvWrapper
                 render_mode,
             )
-            for i in range(n_tasks)
+            for i in self.variant_indices
         ]
         self.from_pixels = from_pixels
         self.frame_skip = frame_skip
         self._initial_seed = seed
-        super().__init__(env_fns, self.variant.task_names, initial_task_state, render_mode)
+        task_names = [self.variant.task_names[i] for i in self.variant_indices]
+        super().__init__(env_fns, task_names, initial_task_state, render_mode)
         dmc_env = self.active_env.unwrapped
         #: episode length in env steps: dm_control's episode, ``ceil(1000 / frame_skip)``
         self.max_episode_steps = math.ceil(dmc_env.dmc_episode_steps / frame_skip)
@@ -153,12 +187,14 @@ class HiPBMDPEnv(MultiEnvWrapper):
         applied to every family by the same rule: the two middle values are interpolation, the two outer ones
         extrapolation; tasks 0 and 1 are in no split).
         """
-        return {name: list(indices) for name, indices in TASK_SPLITS.items()}
+        # the split of each variant, at its position in xml_file_ids (all ten by default: the positions are the variants)
+        position = {variant: i for i, variant in enumerate(self.variant_indices)}
+        return {name: [position[v] for v in indices if v in position] for name, indices in TASK_SPLITS.items()}
 
     @property
     def task_parameters(self) -> list[float]:
         """The varied physical value of each task (mtenv/envs/hipbmdp/env.py), in task order."""
-        return list(self.variant.values)
+        return [self.variant.values[i] for i in self.variant_indices]
 
     @property
     def physics(self) -> Any:

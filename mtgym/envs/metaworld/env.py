@@ -100,6 +100,9 @@ class MetaWorldMTEnv(MultiEnvWrapper):
     :param camera_name: a Meta-World camera such as ``"corner"``; ``None`` uses the default free camera
     :param width: render width
     :param height: render height
+    :param num_copies_per_env: ``k`` independent env slots per task, in a row (mtenv's ``num_copies_per_env``,
+        mtenv/envs/metaworld/env.py): task index ``i`` runs task ``i // k`` of the benchmark, with that task's goals and
+        its own reward statistics; with ``k > 1`` the slots are named ``"{task}_{copy}"``
     """
 
     # "human" is left out: ``gym.make(..., render_mode="human")`` then shows the rgb_array frames in a window
@@ -123,8 +126,16 @@ class MetaWorldMTEnv(MultiEnvWrapper):
         camera_name: str | None = None,
         width: int = 480,
         height: int = 480,
+        num_copies_per_env: int = 1,
     ):
         task_names = benchmark_task_names(benchmark, task_name)
+        if (
+            isinstance(num_copies_per_env, bool)
+            or not isinstance(num_copies_per_env, (int, np.integer))
+            or num_copies_per_env < 1
+        ):
+            raise ValueError(f"num_copies_per_env must be a positive integer, got {num_copies_per_env!r}")
+        self.num_copies_per_env = copies = int(num_copies_per_env)
         if goal_mode not in GOAL_MODES:
             raise ValueError(f"Unknown goal_mode {goal_mode!r}: expected one of {GOAL_MODES}")
         if reward_function_version not in REWARD_FUNCTION_VERSIONS:
@@ -135,7 +146,7 @@ class MetaWorldMTEnv(MultiEnvWrapper):
             raise ValueError(f"Unknown render_mode {render_mode!r}: expected one of {self.metadata['render_modes']}")
         if goal_set not in GOAL_SETS:
             raise ValueError(f"Unknown goal_set {goal_set!r}: expected one of {GOAL_SETS}")
-        check_task_index(initial_task_state, len(task_names))  # before anything is built
+        check_task_index(initial_task_state, len(task_names) * copies)  # before anything is built
         _check_seed("vector_index", vector_index)
         if seed is not None:
             task_seed = _check_seed("seed", seed)
@@ -149,7 +160,8 @@ class MetaWorldMTEnv(MultiEnvWrapper):
         self.terminate_on_success = bool(terminate_on_success)
         self._goal_queue: list[int] = []
         env_fns = []
-        for index, name in enumerate(task_names):
+        # mtenv repeats each task k times in a row: slot i runs task i // k (each slot its own env and reward statistics)
+        for index, name in (pair for pair in enumerate(task_names) for _ in range(copies)):
             goal_seed, fixed_goal_index = task_goal_seeds(self.task_seed, name)
             if goal_set == "benchmark":
                 goals = functools.partial(benchmark_goals, tuple(task_names), self.task_seed, index)
@@ -171,8 +183,9 @@ class MetaWorldMTEnv(MultiEnvWrapper):
                     seed,
                 )
             )
-        super().__init__(env_fns, task_names, initial_task_state, render_mode)
-        if len(task_names) > 1:
+        slot_names = task_names if copies == 1 else [f"{name}_{c}" for name in task_names for c in range(copies)]
+        super().__init__(env_fns, slot_names, initial_task_state, render_mode)
+        if len(slot_names) > 1:
             env_space = self.observation_space["env_obs"]
             low, high = env_space.low.copy(), env_space.high.copy()
             low[GOAL_SLICE], high[GOAL_SLICE] = -np.inf, np.inf
