@@ -204,9 +204,9 @@ class Distral(MultiTaskCheckpointMixin, SAC):
         logs: dict[str, th.Tensor] = {}
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
         # each sample goes to its own task's networks (a fix of mtrl, see README "Differences from mtrl and mtenv":
-        # no task agent trains on other tasks' data)
+        # no task agent trains on other tasks' data); a transition has one task, so s' is routed as s
         env_obs, grouping = self.policy.split_obs(replay_data.observations)
-        next_env_obs, _ = self.policy.split_obs(replay_data.next_observations)
+        next_env_obs = self.policy.env_obs(replay_data.next_observations)
 
         actions_pi, gaussian_pi, log_prob, mean_i, log_std_i = self.actor.sample(env_obs, grouping)
         temperature = self._temperature_step(log_prob, grouping.task, logs)

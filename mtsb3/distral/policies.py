@@ -18,13 +18,11 @@ from torch import nn
 from mtsb3.common.experts import BatchedLinear, BatchedMLP
 from mtsb3.common.task import (
     ENV_KEY,
-    TASK_KEY,
+    TaskBatch,
     TaskGrouping,
     check_task_obs,
     from_task_blocks,
-    group_by_task,
     n_tasks_of,
-    task_indices,
     to_task_blocks,
 )
 
@@ -212,11 +210,15 @@ class DistralPolicy(BasePolicy):
         check_task_obs(observation, self.observation_space)
         return super().obs_to_tensor(observation)
 
+    @staticmethod
+    def env_obs(obs: PyTorchObs) -> th.Tensor:
+        """:return: the flattened float ``env_obs``, what every network here reads."""
+        assert isinstance(obs, dict)
+        return obs[ENV_KEY].float().flatten(1)
+
     def split_obs(self, obs: PyTorchObs) -> tuple[th.Tensor, TaskGrouping]:
         """:return: the flattened float ``env_obs`` and the routing of each sample to its task."""
-        assert isinstance(obs, dict)
-        env_obs = obs[ENV_KEY].float().flatten(1)
-        return env_obs, group_by_task(task_indices(obs[TASK_KEY], self.n_tasks), self.n_tasks)
+        return self.env_obs(obs), TaskBatch.from_obs(obs, self.n_tasks).grouping
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic)

@@ -15,14 +15,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import (
-    TASK_KEY,
-    from_task_blocks,
-    group_by_task,
-    task_indices,
-    task_one_hot,
-    to_task_blocks,
-)
+from mtsb3.common.task import TaskBatch, TaskObs, from_task_blocks, to_task_blocks
 from mtsb3.common.task_encoder import TaskEncoder
 
 
@@ -58,16 +51,17 @@ class TaskHeads(nn.Module):
         self.n_tasks, self.n_groups, self.out_features = n_tasks, n_groups, out_features
         self.mlp = BatchedMLP(n_groups * n_tasks, in_features, net_arch, out_features, activation_fn)
 
-    def forward(self, x: th.Tensor, task_idx: th.Tensor) -> th.Tensor:
+    def forward(self, x: th.Tensor, task: TaskBatch | th.Tensor) -> th.Tensor:
         """
         :param x: ``(batch, in)`` (one group) or ``(n_groups, batch, in)``
-        :param task_idx: ``(batch,)`` long task indices
+        :param task: the task of each sample, a :class:`~mtsb3.common.task.TaskBatch` (whose routing is shared with
+            the other networks of the step) or ``(batch,)`` long task indices
         :return: ``(batch, out)`` or ``(n_groups, batch, out)``, matching ``x``
         """
         grouped = x.ndim == 3
         if not grouped:
             x = x.unsqueeze(0)
-        grouping = group_by_task(task_idx, self.n_tasks)
+        grouping = (task if isinstance(task, TaskBatch) else TaskBatch(task, self.n_tasks)).grouping
         blocks = to_task_blocks(x, grouping, self.n_tasks, dim=1)  # (n_groups, T, slots, in)
         out = self.mlp(blocks.reshape(self.n_groups * self.n_tasks, grouping.n_slots, -1))
         out = from_task_blocks(out.reshape(self.n_groups, self.n_tasks, grouping.n_slots, -1), grouping, dim=1)
@@ -122,30 +116,40 @@ class TaskConditioning(nn.Module):
         dim = self.task_encoder.output_dim if self.concat_task_encoding and self.task_encoder is not None else 0
         return dim + (self.n_tasks or 0) * self.concat_task_one_hot
 
+    def task_batch(self, obs: PyTorchObs) -> TaskBatch | None:
+        """
+        :return: the task of each sample: the one ``obs`` carries (a :class:`~mtsb3.common.task.TaskObs`), else derived
+            from it (``predict``); ``None`` when the policy does not use task indices and ``obs`` carries none.
+        """
+        if isinstance(obs, TaskObs):
+            return obs.task
+        return None if self.n_tasks is None else TaskBatch.from_obs(obs, self.n_tasks)
+
     def task_index(self, obs: PyTorchObs) -> th.Tensor | None:
         """:return: the ``(batch,)`` task indices, or ``None`` when the policy does not use task indices."""
-        if self.n_tasks is None:
-            return None
-        assert isinstance(obs, dict)
-        return task_indices(obs[TASK_KEY], self.n_tasks)
+        task = self.task_batch(obs) if self.n_tasks is not None else None
+        return None if task is None else task.index
 
     def forward(
         self, obs: PyTorchObs, features_extractor: BaseFeaturesExtractor, features_grad: bool = True
-    ) -> tuple[th.Tensor, th.Tensor | None]:
+    ) -> tuple[th.Tensor, TaskBatch | None]:
         """
         :param obs: the raw (not preprocessed) observation batch
-        :param features_extractor: the network's features extractor
+        :param features_extractor: the network's features extractor; it gets the task too (a
+            :class:`~mtsb3.common.task.TaskObs`), so that a task-conditioned extractor does not derive it again
         :param features_grad: whether gradients flow into the features extractor (False for a shared extractor)
-        :return: the MLP input and the task indices (``None`` when not used)
+        :return: the MLP input and the task of each sample (``None`` when not used)
         """
-        task_idx = self.task_index(obs)
+        task = self.task_batch(obs)
         encoding = None
         if self.task_encoder is not None:
-            assert task_idx is not None
-            encoding = self.task_encoder(task_idx)
+            assert task is not None
+            encoding = self.task_encoder(task.index)
             if self.detach_task_encoding:
                 encoding = encoding.detach()
         preprocessed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
+        if task is not None and isinstance(preprocessed, dict):
+            preprocessed = TaskObs(preprocessed, task)
         with th.set_grad_enabled(features_grad and th.is_grad_enabled()):
             if self.condition_features_extractor_on_task:
                 features = features_extractor(preprocessed, encoding)
@@ -156,6 +160,6 @@ class TaskConditioning(nn.Module):
             assert encoding is not None
             parts.append(encoding)
         if self.concat_task_one_hot:
-            assert task_idx is not None and self.n_tasks is not None
-            parts.append(task_one_hot(task_idx, self.n_tasks))
-        return (th.cat(parts, dim=1) if len(parts) > 1 else features), task_idx
+            assert task is not None and self.n_tasks is not None
+            parts.append(nn.functional.one_hot(task.index, self.n_tasks).float())
+        return (th.cat(parts, dim=1) if len(parts) > 1 else features), task

@@ -12,8 +12,10 @@ Everything is composed through ``policy_kwargs`` (mtrl/agent/components/actor.py
         condition_features_extractor_on_task=False,  # mtrl should_condition_encoder_on_task_info
     ))
 
-Any ``BaseFeaturesExtractor`` over the Dict observation works (``features_extractor_class``); the task index used by
-the heads and the task encoder is read from the observation with :func:`mtsb3.common.task.task_indices`.
+Any ``BaseFeaturesExtractor`` over the Dict observation works (``features_extractor_class``). The task of each sample
+(:class:`mtsb3.common.task.TaskBatch`), used by the heads, the task encoder and task-conditioned extractors, is derived
+once per batch: by :class:`~mtsb3.MTSAC` for a training step (the observations are then a
+:class:`~mtsb3.common.task.TaskObs`), by the actor's conditioning for ``predict``.
 """
 
 from __future__ import annotations
@@ -127,11 +129,11 @@ class MTActor(Actor):
         return data
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        features, task_idx = self.conditioning(obs, self.features_extractor)
+        features, task = self.conditioning(obs, self.features_extractor)
         latent_pi = self.latent_pi(features)
         if self.heads is not None:
-            assert task_idx is not None
-            mean_actions, log_std = self.heads(latent_pi, task_idx).chunk(2, dim=1)
+            assert task is not None
+            mean_actions, log_std = self.heads(latent_pi, task).chunk(2, dim=1)
         else:
             mean_actions = self.mu(latent_pi)
             if self.use_sde:
@@ -226,11 +228,11 @@ class MTCritic(BaseModel):
 
     def q_values(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
         """:return: the Q-values of every Q-network, ``(n_critics, batch, 1)``."""
-        features, task_idx = self.conditioning(obs, self.features_extractor, features_grad=not self.share_features_extractor)
+        features, task = self.conditioning(obs, self.features_extractor, features_grad=not self.share_features_extractor)
         hidden = self.q_networks(th.cat([features, actions], dim=1))
         if self.heads is not None:
-            assert task_idx is not None
-            hidden = self.heads(hidden, task_idx)
+            assert task is not None
+            hidden = self.heads(hidden, task)
         return hidden
 
     def forward(self, obs: PyTorchObs, actions: th.Tensor) -> tuple[th.Tensor, ...]:
