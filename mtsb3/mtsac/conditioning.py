@@ -1,6 +1,7 @@
 """
 How the multi-task actor and critic see the task: per-task output heads run as one batched matmul
-(:class:`TaskHeads`), and the input of their MLPs built from the observation (:class:`TaskConditioning`).
+(:class:`TaskHeads`), the input of their MLPs built from the observation (:class:`TaskConditioning`), and which
+combinations of these options are valid (:func:`check_task_options`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,48 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import TaskBatch, TaskObs, from_task_blocks, to_task_blocks
+from mtsb3.common.task import TaskBatch, TaskObs, from_task_blocks, n_tasks_of, to_task_blocks
 from mtsb3.common.task_encoder import TaskEncoder
+
+
+def check_task_options(
+    observation_space: spaces.Space,
+    *,
+    use_sde: bool = False,
+    multi_head: bool = False,
+    head_net_arch: list[int] | None = None,
+    use_task_encoder: bool = False,
+    task_encoder_kwargs: dict[str, Any] | None = None,
+    condition_features_extractor_on_task: bool = False,
+    concat_task_one_hot: bool = False,
+    train_task_encoder_with_actor: bool = False,
+) -> int | None:
+    """
+    The one check of the multi-task options of :class:`~mtsb3.mtsac.policies.MTSACPolicy` (see there): a combination
+    either builds what it says or raises, naming the options that conflict; no option is ignored.
+    ``concat_task_encoding`` is the exception by design: it says how a task encoder's output is used, so it has no
+    effect without one (its default is ``True``).
+
+    :param observation_space: the policy's observation space
+    :return: the number of tasks when an option needs the task index, else ``None``
+    :raises ValueError: for options that need another one, or that conflict, or that need a ``Discrete`` task_obs
+        the observation space does not have
+    """
+    requirements = (  # (option on, what it needs, message)
+        (condition_features_extractor_on_task, use_task_encoder, "condition_features_extractor_on_task=True needs "),
+        (train_task_encoder_with_actor, use_task_encoder, "train_task_encoder_with_actor=True needs "),
+        (bool(task_encoder_kwargs), use_task_encoder, f"task_encoder_kwargs={task_encoder_kwargs!r} needs "),
+    )
+    for on, needed, message in requirements:
+        if on and not needed:
+            raise ValueError(message + "use_task_encoder=True (it uses the policy's task encoder, built only then)")
+    if head_net_arch and not multi_head:
+        raise ValueError(f"head_net_arch={head_net_arch!r} needs multi_head=True (it sizes the per-task output heads)")
+    if multi_head and use_sde:
+        raise ValueError("multi_head=True is not supported with use_sde=True (gSDE has no per-task noise heads)")
+    options = {"multi_head": multi_head, "use_task_encoder": use_task_encoder, "concat_task_one_hot": concat_task_one_hot}
+    needs_tasks = [f"{name}=True" for name, on in options.items() if on]
+    return n_tasks_of(observation_space, " and ".join(needs_tasks)) if needs_tasks else None
 
 
 class TaskHeads(nn.Module):
