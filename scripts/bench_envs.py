@@ -36,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 import mtgym  # noqa: F401  (registers the ids)
+from mtgym.core import ENV_KEY
 from mtgym.vector import task_env_fns
 
 
@@ -200,7 +201,7 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
             _give_raw_our_fixed_goals(ours, raw)
         ours_obs, _ = ours.reset(seed=0)
         raw_obs, _ = raw.reset(seed=0)
-        np.testing.assert_allclose(ours_obs["env_obs"], raw_obs, rtol=1e-6, atol=1e-6)  # the same simulation
+        np.testing.assert_allclose(ours_obs[ENV_KEY], raw_obs, rtol=1e-6, atol=1e-6)  # the same simulation
         paired = paired_vector_throughput(ours, raw, horizon * episodes, chunk)
         if tag == "v0":
             # The cost of the layers alone, physics stubbed out: noise-free evidence for the ratio above.

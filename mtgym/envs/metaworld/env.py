@@ -9,7 +9,7 @@ from typing import Any, Literal, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTObs, check_task_index
+from mtgym.core import ENV_KEY, MTObs, check_task_index
 from mtgym.envs.metaworld.benchmarks import benchmark_goals, benchmark_task_names, generate_goals, task_goal_seeds
 from mtgym.envs.metaworld.task_env import GOAL_MODES, REWARD_FUNCTION_VERSIONS, GoalMode, make_task_env
 from mtgym.wrappers.multi_env import MultiEnvWrapper
@@ -173,10 +173,10 @@ class MetaWorldMTEnv(MultiEnvWrapper):
             )
         super().__init__(env_fns, task_names, initial_task_state, render_mode)
         if len(task_names) > 1:
-            env_space = self.observation_space["env_obs"]
+            env_space = self.observation_space[ENV_KEY]
             low, high = env_space.low.copy(), env_space.high.copy()
             low[GOAL_SLICE], high[GOAL_SLICE] = -np.inf, np.inf
-            self.observation_space["env_obs"] = spaces.Box(low, high, dtype=np.float32)
+            self.observation_space[ENV_KEY] = spaces.Box(low, high, dtype=np.float32)
 
     @property
     def goal_index(self) -> int:
