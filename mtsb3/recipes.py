@@ -46,12 +46,6 @@ def _identity_extractor(task_conditioning: Literal["none", "one_hot"] = "none") 
     )
 
 
-def _task_encoder(task_encoder_kwargs: dict[str, Any] | None) -> tuple[dict[str, Any], int]:
-    """The policy's task encoder settings (mtrl: embedding 50, MLP [50, 50], output 50) and its output size."""
-    kwargs = dict(task_encoder_kwargs or {})
-    return kwargs, int(kwargs.get("output_dim", 50))
-
-
 def _task_conditioned_extractor(
     net_arch: list[int] | dict[str, list[int]],
     task_encoder_kwargs: dict[str, Any] | None,
@@ -62,24 +56,24 @@ def _task_conditioned_extractor(
 ) -> dict[str, Any]:
     """
     ``policy_kwargs`` of a recipe whose features extractor is conditioned on the policy's task encoder
-    (``condition_features_extractor_on_task=True``; the extractor gets ``task_encoding_dim``).
+    (``condition_features_extractor_on_task=True``; the policy gives the extractor the encoder's output size as
+    ``task_encoding_dim``).
 
     :param net_arch: actor and critic hidden sizes
     :param task_encoder_kwargs: kwargs of :class:`~mtsb3.common.task_encoder.TaskEncoder`
     :param concat_task_encoding: also concatenate the task encoding to the features before the MLPs
     :param features_extractor_class: the extractor
-    :param features_extractor_kwargs: the recipe's extractor kwargs, without ``task_encoding_dim``
+    :param features_extractor_kwargs: the recipe's extractor kwargs
     :param extra_kwargs: the user's extra extractor kwargs (a key that the recipe sets is an error)
     """
-    encoder_kwargs, encoding_dim = _task_encoder(task_encoder_kwargs)
     return dict(
         net_arch=net_arch,
         use_task_encoder=True,
-        task_encoder_kwargs=encoder_kwargs,
+        task_encoder_kwargs=dict(task_encoder_kwargs or {}),
         condition_features_extractor_on_task=True,
         concat_task_encoding=concat_task_encoding,
         features_extractor_class=features_extractor_class,
-        features_extractor_kwargs=dict(**features_extractor_kwargs, task_encoding_dim=encoding_dim, **(extra_kwargs or {})),
+        features_extractor_kwargs=dict(**features_extractor_kwargs, **(extra_kwargs or {})),
     )
 
 
@@ -105,11 +99,10 @@ def mt_sac_te(task_encoder_kwargs: dict[str, Any] | None = None, net_arch: Seque
     :param net_arch: actor and critic hidden sizes
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
-    encoder_kwargs, _ = _task_encoder(task_encoder_kwargs)
     return dict(
         net_arch=list(net_arch),
         use_task_encoder=True,
-        task_encoder_kwargs=encoder_kwargs,
+        task_encoder_kwargs=dict(task_encoder_kwargs or {}),
         concat_task_encoding=True,
         **_identity_extractor("none"),
     )

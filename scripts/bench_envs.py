@@ -36,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 import mtgym  # noqa: F401  (registers the ids)
+from mtgym.core import ENV_KEY
 from mtgym.vector import task_env_fns
 
 
@@ -153,6 +154,51 @@ def _layer_cost_per_env_step(envs: gym.vector.SyncVectorEnv, sawyer_envs: list[A
             del sawyer.step
 
 
+def _layer_ratio(
+    ours: gym.vector.SyncVectorEnv, raw: gym.vector.SyncVectorEnv, steps: int, rounds: int, raw_steps_per_cpu_s: float
+) -> dict[str, float]:
+    """
+    The cost of the layers above the physics alone, physics stubbed out (:func:`_layer_cost_per_env_step`, ``rounds``
+    alternating rounds of ``steps`` steps): noise-free evidence for the paired ``v0`` ratio, and the ratio it implies
+    at the raw env's measured cost per env-step.
+    """
+    sawyers = {
+        "mtgym": [env.unwrapped.active_env.unwrapped for env in ours.envs],
+        "raw": [env.unwrapped for env in raw.envs],
+    }
+    costs: dict[str, list[float]] = {"mtgym": [], "raw": []}
+    for _ in range(rounds):
+        for side, envs in (("mtgym", ours), ("raw", raw)):
+            envs.reset(seed=0)
+            costs[side].append(_layer_cost_per_env_step(envs, sawyers[side], steps))
+    layers = {side: statistics.median(values) for side, values in costs.items()}
+    step_s = 1 / raw_steps_per_cpu_s  # raw CPU seconds per env-step: physics + raw layers
+    return {
+        "v0_layers_mtgym_us": layers["mtgym"] * 1e6,
+        "v0_layers_raw_us": layers["raw"] * 1e6,
+        "v0_ratio_from_layers": step_s / (step_s - layers["raw"] + layers["mtgym"]),
+    }
+
+
+def _paired_rows(tag: str, paired: dict[str, float], results: dict[str, float]) -> list[tuple[str, str]]:
+    """Record the paired throughputs of one pairing in ``results`` (keys prefixed by ``tag``); :return: its report rows."""
+    for clock in ("cpu", "wall"):
+        results[f"{tag}_ratio_{clock}_paired"] = paired[f"ratio_{clock}_paired_median"]
+        for stat in ("median", "total"):
+            results[f"{tag}_mtgym_{clock}_{stat}"] = a = paired[f"a_{clock}_{stat}"]
+            results[f"{tag}_raw_{clock}_{stat}"] = b = paired[f"b_{clock}_{stat}"]
+            results[f"{tag}_ratio_{clock}_{stat}"] = a / b
+    r = {key.removeprefix(f"{tag}_"): value for key, value in results.items() if key.startswith(f"{tag}_")}
+    title = "MetaWorldPlus (defaults, seed 0)" if tag == "plus" else "v0 (raw: 150 steps, v1 reward, our goals)"
+    return [
+        (f"{title}: mtgym / raw", f"{r['ratio_cpu_paired']:.3f} CPU, {r['ratio_wall_paired']:.3f} wall  (target >= 0.95)"),
+        ("  ratio of the medians", f"{r['ratio_cpu_median']:.3f} CPU, {r['ratio_wall_median']:.3f} wall"),
+        ("  whole run, resets included", f"{r['ratio_cpu_total']:.3f} CPU, {r['ratio_wall_total']:.3f} wall"),
+        ("  env-steps/s mtgym, raw (CPU)", f"{r['mtgym_cpu_median']:.0f}, {r['raw_cpu_median']:.0f}"),
+        ("  env-steps/s mtgym, raw (wall)", f"{r['mtgym_wall_median']:.0f}, {r['raw_wall_median']:.0f}"),
+    ]
+
+
 def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) -> dict[str, float]:
     """
     MT10 env-steps/s, mtgym over raw Meta-World, both ``SyncVectorEnv`` with same-step autoreset (Meta-World's
@@ -200,44 +246,13 @@ def bench_metaworld_mt10(episodes: int = 2, chunk: int = 25, rounds: int = 5) ->
             _give_raw_our_fixed_goals(ours, raw)
         ours_obs, _ = ours.reset(seed=0)
         raw_obs, _ = raw.reset(seed=0)
-        np.testing.assert_allclose(ours_obs["env_obs"], raw_obs, rtol=1e-6, atol=1e-6)  # the same simulation
+        np.testing.assert_allclose(ours_obs[ENV_KEY], raw_obs, rtol=1e-6, atol=1e-6)  # the same simulation
         paired = paired_vector_throughput(ours, raw, horizon * episodes, chunk)
         if tag == "v0":
-            # The cost of the layers alone, physics stubbed out: noise-free evidence for the ratio above.
-            sawyers = {
-                "mtgym": [env.unwrapped.active_env.unwrapped for env in ours.envs],
-                "raw": [env.unwrapped for env in raw.envs],
-            }
-            costs: dict[str, list[float]] = {"mtgym": [], "raw": []}
-            for _ in range(rounds):
-                for side, envs in (("mtgym", ours), ("raw", raw)):
-                    envs.reset(seed=0)
-                    costs[side].append(_layer_cost_per_env_step(envs, sawyers[side], horizon - 10))
-            layers = {side: statistics.median(values) for side, values in costs.items()}
-            step_s = 1 / paired["b_cpu_total"]  # raw CPU seconds per env-step: physics + raw layers
-            results["v0_layers_mtgym_us"], results["v0_layers_raw_us"] = layers["mtgym"] * 1e6, layers["raw"] * 1e6
-            results["v0_ratio_from_layers"] = step_s / (step_s - layers["raw"] + layers["mtgym"])
+            results.update(_layer_ratio(ours, raw, horizon - 10, rounds, paired["b_cpu_total"]))
         ours.close()
         raw.close()
-        for clock in ("cpu", "wall"):
-            results[f"{tag}_ratio_{clock}_paired"] = paired[f"ratio_{clock}_paired_median"]
-            for stat in ("median", "total"):
-                results[f"{tag}_mtgym_{clock}_{stat}"] = a = paired[f"a_{clock}_{stat}"]
-                results[f"{tag}_raw_{clock}_{stat}"] = b = paired[f"b_{clock}_{stat}"]
-                results[f"{tag}_ratio_{clock}_{stat}"] = a / b
-        r = {key.removeprefix(f"{tag}_"): value for key, value in results.items() if key.startswith(f"{tag}_")}
-        rows += [
-            (
-                "MetaWorldPlus (defaults, seed 0): mtgym / raw"
-                if tag == "plus"
-                else "v0 (raw: 150 steps, v1 reward, our goals): mtgym / raw",
-                f"{r['ratio_cpu_paired']:.3f} CPU, {r['ratio_wall_paired']:.3f} wall  (target >= 0.95)",
-            ),
-            ("  ratio of the medians", f"{r['ratio_cpu_median']:.3f} CPU, {r['ratio_wall_median']:.3f} wall"),
-            ("  whole run, resets included", f"{r['ratio_cpu_total']:.3f} CPU, {r['ratio_wall_total']:.3f} wall"),
-            ("  env-steps/s mtgym, raw (CPU)", f"{r['mtgym_cpu_median']:.0f}, {r['raw_cpu_median']:.0f}"),
-            ("  env-steps/s mtgym, raw (wall)", f"{r['mtgym_wall_median']:.0f}, {r['raw_wall_median']:.0f}"),
-        ]
+        rows += _paired_rows(tag, paired, results)
     rows += [
         (
             "layers above the physics, per env-step (CPU)",

@@ -31,6 +31,7 @@ from stable_baselines3.common.logger import configure
 
 from mtsb3 import MTSAC
 from mtsb3.common.buffers import TaskBalancedReplayBuffer
+from mtsb3.common.task import ENV_KEY, TASK_KEY
 
 NET_ARCH = [400, 400, 400]
 
@@ -40,7 +41,7 @@ class ShapeEnv(gym.Env):
 
     def __init__(self, obs_dim: int = 39, n_tasks: int = 10, action_dim: int = 4):
         self.observation_space = spaces.Dict(
-            {"env_obs": spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32), "task_obs": spaces.Discrete(n_tasks)}
+            {ENV_KEY: spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32), TASK_KEY: spaces.Discrete(n_tasks)}
         )
         self.action_space = spaces.Box(-1.0, 1.0, (action_dim,), np.float32)
 
@@ -73,12 +74,12 @@ def fill_buffer(model: BaseAlgorithm, n_transitions: int, seed: int = 0) -> None
     n_envs = buffer.n_envs
     obs_space = model.observation_space
     assert isinstance(obs_space, spaces.Dict)
-    obs_dim = obs_space["env_obs"].shape[0]
+    obs_dim = obs_space[ENV_KEY].shape[0]
     action_dim = model.action_space.shape[0]
-    tasks = np.arange(n_envs) % obs_space["task_obs"].n
+    tasks = np.arange(n_envs) % obs_space[TASK_KEY].n
     for _ in range(n_transitions // n_envs):
-        obs = {"env_obs": rng.standard_normal((n_envs, obs_dim), dtype=np.float32), "task_obs": tasks}
-        next_obs = {"env_obs": rng.standard_normal((n_envs, obs_dim), dtype=np.float32), "task_obs": tasks}
+        obs = {ENV_KEY: rng.standard_normal((n_envs, obs_dim), dtype=np.float32), TASK_KEY: tasks}
+        next_obs = {ENV_KEY: rng.standard_normal((n_envs, obs_dim), dtype=np.float32), TASK_KEY: tasks}
         action = rng.uniform(-1, 1, (n_envs, action_dim)).astype(np.float32)
         reward = rng.standard_normal(n_envs).astype(np.float32)
         buffer.add(obs, next_obs, action, reward, np.zeros(n_envs), [{} for _ in range(n_envs)])
@@ -232,7 +233,7 @@ class PixelShapeEnv(gym.Env):
 
     def __init__(self, task: int = 0):
         self.observation_space = spaces.Dict(
-            {"env_obs": spaces.Box(0, 255, (9, 84, 84), np.uint8), "task_obs": spaces.Discrete(10)}
+            {ENV_KEY: spaces.Box(0, 255, (9, 84, 84), np.uint8), TASK_KEY: spaces.Discrete(10)}
         )
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.task = task
@@ -242,7 +243,7 @@ class PixelShapeEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        return {"env_obs": self.observation_space["env_obs"].sample(), "task_obs": self.task}, {}
+        return {ENV_KEY: self.observation_space[ENV_KEY].sample(), TASK_KEY: self.task}, {}
 
     def step(self, action):
         return self.reset()[0], 0.0, False, False, {}
@@ -274,7 +275,7 @@ def bench_pixel(args: argparse.Namespace) -> list[Result]:
         rng = np.random.default_rng(0)
         tasks = np.array([3, 4, 7, 8])
         for _ in range(args.pixel_buffer // 4):
-            obs, next_obs = ({"env_obs": rng.integers(0, 256, (4, 9, 84, 84), np.uint8), "task_obs": tasks} for _ in "ab")
+            obs, next_obs = ({ENV_KEY: rng.integers(0, 256, (4, 9, 84, 84), np.uint8), TASK_KEY: tasks} for _ in "ab")
             action = rng.uniform(-1, 1, (4, 2)).astype(np.float32)
             model.replay_buffer.add(obs, next_obs, action, rng.random(4, dtype=np.float32), np.zeros(4), [{}] * 4)  # type: ignore[union-attr]
         model.set_logger(configure(None, []))
@@ -311,7 +312,7 @@ def bench_grad_methods(args: argparse.Namespace) -> list[Result]:
 
     assert plain.replay_buffer is not None
     data = plain.replay_buffer.sample(1280)
-    task_idx = task_indices(data.observations["task_obs"], 10)
+    task_idx = task_indices(data.observations[TASK_KEY], 10)
     params = [p for group in plain.critic.optimizer.param_groups for p in group["params"]]
 
     def task_losses() -> th.Tensor:

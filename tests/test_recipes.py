@@ -51,7 +51,7 @@ def test_mtrl_defaults():
     assert kwargs["net_arch"] == [400, 400, 400]
     assert kwargs["features_extractor_kwargs"]["mode"] == "attention"
     assert kwargs["features_extractor_kwargs"]["n_experts"] == 4
-    assert kwargs["features_extractor_kwargs"]["task_encoding_dim"] == 50
+    assert "task_encoding_dim" not in kwargs["features_extractor_kwargs"]  # the policy's task encoder gives it
     assert mt_sac()["features_extractor_kwargs"]["task_conditioning"] == "none"
     assert mt_mh_sac()["multi_head"] is True
     algo = mtrl_mt10_algo_kwargs()
@@ -67,6 +67,7 @@ def test_recipe_trains_and_round_trips(name, tmp_path):
     if name in ("sac_film", "care", "soft_modularization"):
         # the extractor reads the policy's shared task encoder, as mtrl's encoders do
         assert actor_extractor.task_encoder is None and model.policy.task_encoder is not None
+        assert actor_extractor.task_encoding_dim == model.policy.task_encoder.output_dim == 8
     model.learn(64)
     model.save(tmp_path / "m.zip")
     th.manual_seed(99)

@@ -93,7 +93,7 @@ class MultiTask(gym.Wrapper[MTObs, ActType, MTObs, ActType], gym.utils.RecordCon
         """
         used = self.task_env.seed_task(seed)
         if self._observation_space is not None and isinstance(self._observation_space, spaces.Dict):
-            if "task_obs" in self._observation_space.spaces:
+            if TASK_KEY in self._observation_space.spaces:
                 self._observation_space[TASK_KEY].seed(used[0])
         return used
 

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.type_aliases import PyTorchObs
 
 from mtgym.core import ENV_KEY as ENV_KEY  # re-exported: the algorithms read both keys from here
 from mtgym.core import TASK_KEY, check_task_index
@@ -31,6 +32,13 @@ def n_tasks_of(observation_space: spaces.Space, purpose: str = "this feature") -
             "A Box task_obs is a continuous task descriptor: it can only condition the networks."
         )
     return int(task_space.n)
+
+
+def discrete_n_tasks(observation_space: spaces.Space) -> int | None:
+    """:return: the number of tasks of a ``Dict`` observation space with a ``Discrete`` ``task_obs``, else ``None``."""
+    if isinstance(observation_space, spaces.Dict) and isinstance(observation_space.spaces.get(TASK_KEY), spaces.Discrete):
+        return int(observation_space[TASK_KEY].n)
+    return None
 
 
 def check_task_obs(observation: Any, observation_space: spaces.Space) -> None:
@@ -147,3 +155,55 @@ def from_task_blocks(y: th.Tensor, grouping: TaskGrouping, dim: int = 0) -> th.T
     :param dim: the first block axis of ``y``, replaced by the batch axis
     """
     return y[(slice(None),) * dim + (grouping.task, grouping.slot)]
+
+
+class TaskBatch:
+    """
+    The task of every sample of a batch, derived once from the observations (:func:`task_indices`) and handed to
+    every network that needs it: the task encoder and the one-hot read :attr:`index`, the per-task heads
+    :attr:`grouping`.
+
+    :param index: ``(batch,)`` long task indices
+    :param n_tasks: number of tasks
+    """
+
+    def __init__(self, index: th.Tensor, n_tasks: int):
+        self.index, self.n_tasks = index, n_tasks
+        self._grouping: TaskGrouping | None = None
+
+    @classmethod
+    def from_obs(cls, observations: PyTorchObs, n_tasks: int) -> TaskBatch:
+        """
+        :param observations: a ``Dict`` observation batch, raw (as sampled from a replay buffer) or preprocessed
+        :param n_tasks: number of tasks
+        :return: the task batch a :class:`TaskObs` carries, else the one derived from ``observations["task_obs"]``
+        """
+        if isinstance(observations, TaskObs):
+            return observations.task
+        assert isinstance(observations, Mapping)
+        return cls(task_indices(observations[TASK_KEY], n_tasks), n_tasks)
+
+    @property
+    def grouping(self) -> TaskGrouping:
+        """The routing of the samples to their tasks (:func:`group_by_task`), computed on first use, then shared."""
+        if self._grouping is None:
+            self._grouping = group_by_task(self.index, self.n_tasks)
+        return self._grouping
+
+
+class TaskObs(dict):
+    """
+    A ``Dict`` observation batch that carries its :class:`TaskBatch`: :class:`~mtsb3.MTSAC` derives the task of a
+    replay sample once per gradient step, and the actor, the critics, their features extractors and the
+    representation models of that step all read it from here (:meth:`TaskBatch.from_obs`).
+
+    It is a ``dict``, so code that indexes the observation sees no difference; code that copies it into a plain
+    ``dict`` (e.g. SB3's ``preprocess_obs``) derives the task again, unless it passes the task on.
+
+    :param observations: the observation batch
+    :param task: the task of its samples
+    """
+
+    def __init__(self, observations: Mapping[str, th.Tensor], task: TaskBatch):
+        super().__init__(observations)
+        self.task = task

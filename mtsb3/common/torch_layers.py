@@ -37,7 +37,7 @@ from torch import nn
 
 from mtgym.core import check_count
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import ENV_KEY, TASK_KEY, n_tasks_of, task_indices
+from mtsb3.common.task import ENV_KEY, TaskBatch, n_tasks_of
 from mtsb3.common.task_encoder import TaskEncoder, load_task_descriptions
 
 MoEMode = Literal["attention", "gate", "ensemble", "cluster", "one_to_one"]
@@ -196,13 +196,12 @@ class TaskConditionedExtractor(BaseFeaturesExtractor):
             self.task_encoder, self.task_encoding_dim = make_task_encoder(n_tasks, task_encoder_kwargs)
 
     def split(self, observations: dict[str, th.Tensor]) -> tuple[th.Tensor, th.Tensor]:
-        """:return: the flat ``env_obs`` ``(B, obs_dim)`` and the long task indices ``(B,)``."""
-        env_obs = observations[ENV_KEY].flatten(1).float()
-        # SB3 one-hots a Discrete task_obs sampled from a replay buffer as (B, 1, n_tasks): flatten to (B, n_tasks)
-        task_obs = observations[TASK_KEY].reshape(env_obs.shape[0], -1)
-        if self.n_tasks == 1:  # the one-hot of Discrete(1) is all ones, which task_indices would read as index 1
-            return env_obs, th.zeros(env_obs.shape[0], dtype=th.long, device=env_obs.device)
-        return env_obs, task_indices(task_obs, self.n_tasks)
+        """
+        :return: the flat ``env_obs`` ``(B, obs_dim)`` and the long task indices ``(B,)``: those the caller derived
+            (a :class:`~mtsb3.common.task.TaskObs`, from :class:`mtsb3.MTSAC`), else read from ``task_obs`` (under
+            any other SB3 algorithm)
+        """
+        return observations[ENV_KEY].flatten(1).float(), TaskBatch.from_obs(observations, self.n_tasks).index
 
     def encode_task(self, task_idx: th.Tensor, task_encoding: th.Tensor | None = None) -> th.Tensor:
         """

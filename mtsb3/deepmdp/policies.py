@@ -158,13 +158,16 @@ class DeepMDPPolicy(SACAEPolicy):
         self.transition_model_kind, self.model_layer_width = transition_model, model_layer_width
         super().__init__(observation_space, action_space, lr_schedule, *args, **kwargs)
 
-    def _build(self, lr_schedule: Schedule) -> None:
-        super()._build(lr_schedule)
+    def _build_networks(self) -> None:
+        super()._build_networks()
         action_dim = get_action_dim(self.action_space)
         self.transition_model = make_transition_model(
             self.transition_model_kind, self.latent_dim, action_dim, self.model_layer_width
         ).to(self.device)
         self.reward_decoder = RewardDecoder(self.latent_dim, self.model_layer_width).to(self.device)
+
+    def _build_optimizers(self, lr_schedule: Schedule) -> None:
+        super()._build_optimizers(lr_schedule)
         params = [*self.transition_model.parameters(), *self.reward_decoder.parameters()]
         self.transition_optimizer = self._make_optimizer(params, lr_schedule)
 

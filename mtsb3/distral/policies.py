@@ -18,13 +18,11 @@ from torch import nn
 from mtsb3.common.experts import BatchedLinear, BatchedMLP
 from mtsb3.common.task import (
     ENV_KEY,
-    TASK_KEY,
+    TaskBatch,
     TaskGrouping,
     check_task_obs,
     from_task_blocks,
-    group_by_task,
     n_tasks_of,
-    task_indices,
     to_task_blocks,
 )
 from mtsb3.distral.encoder import DistralEncoder
@@ -276,7 +274,7 @@ class DistralPolicy(BasePolicy):
             to its task
         """
         assert isinstance(obs, dict)
-        return self.encoder(obs[ENV_KEY], target), group_by_task(task_indices(obs[TASK_KEY], self.n_tasks), self.n_tasks)
+        return self.encoder(obs[ENV_KEY], target), TaskBatch.from_obs(obs, self.n_tasks).grouping
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         return self._predict(obs, deterministic)

@@ -188,21 +188,28 @@ class HiPBMDPPolicy(DeepMDPPolicy):
             **kwargs,
         )
 
-    def _build(self, lr_schedule: Schedule) -> None:
-        super()._build(lr_schedule)
+    def _build_networks(self) -> None:
+        super()._build_networks()
         assert self.task_encoder is not None and self.n_tasks is not None
         train_tasks = self.train_tasks if self.train_tasks is not None else range(self.n_tasks)
         self.theta = ThetaModel(self.task_encoder, train_tasks, self.task_strategies).to(self.device)
-        # the actor and critic read θ with the current strategy; the critic target keeps its own copy
+        # the actor and critic read θ with the current strategy; the critic target keeps its own copy of the encoder
+        # (set after the target copied the critic, whose state dict then had the encoder's layout)
         self.actor.conditioning.task_encoder = self.theta
         self.critic.conditioning.task_encoder = self.theta
         self.critic.conditioning.detach_task_encoding = True  # θ is not in mtrl's losses_to_train for the critic
-        theta_params = [p for p in self.task_encoder.parameters() if p.requires_grad]
-        theta_ids = {id(p) for p in theta_params}
-        self.critic.optimizer = self._make_optimizer(
-            [p for p in self.critic.parameters() if id(p) not in theta_ids], lr_schedule
-        )
-        self.theta_optimizer = self._make_optimizer(theta_params, lr_schedule)
+
+    def _theta_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.task_encoder.parameters() if p.requires_grad]  # type: ignore[union-attr]
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        # θ has its own optimizer (theta_optimizer)
+        theta_ids = {id(p) for p in self._theta_parameters()}
+        return [p for p in super().critic_parameters() if id(p) not in theta_ids]
+
+    def _build_optimizers(self, lr_schedule: Schedule) -> None:
+        super()._build_optimizers(lr_schedule)
+        self.theta_optimizer = self._make_optimizer(self._theta_parameters(), lr_schedule)
 
     def _encoder_parameters(self) -> list[nn.Parameter]:
         # θ has its own optimizer (theta_optimizer), stepped once per update after all representation losses

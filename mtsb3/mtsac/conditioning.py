@@ -1,6 +1,7 @@
 """
 How the multi-task actor and critic see the task: per-task output heads run as one batched matmul
-(:class:`TaskHeads`), and the input of their MLPs built from the observation (:class:`TaskConditioning`).
+(:class:`TaskHeads`), the input of their MLPs built from the observation (:class:`TaskConditioning`), and which
+combinations of these options are valid (:func:`check_task_options`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,48 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import (
-    TASK_KEY,
-    from_task_blocks,
-    group_by_task,
-    task_indices,
-    task_one_hot,
-    to_task_blocks,
-)
+from mtsb3.common.task import TaskBatch, TaskObs, from_task_blocks, n_tasks_of, to_task_blocks
 from mtsb3.common.task_encoder import TaskEncoder
+
+
+def check_task_options(
+    observation_space: spaces.Space,
+    *,
+    use_sde: bool = False,
+    multi_head: bool = False,
+    head_net_arch: list[int] | None = None,
+    use_task_encoder: bool = False,
+    task_encoder_kwargs: dict[str, Any] | None = None,
+    condition_features_extractor_on_task: bool = False,
+    concat_task_one_hot: bool = False,
+    train_task_encoder_with_actor: bool = False,
+) -> int | None:
+    """
+    The one check of the multi-task options of :class:`~mtsb3.mtsac.policies.MTSACPolicy` (see there): a combination
+    either builds what it says or raises, naming the options that conflict; no option is ignored.
+    ``concat_task_encoding`` is the exception by design: it says how a task encoder's output is used, so it has no
+    effect without one (its default is ``True``).
+
+    :param observation_space: the policy's observation space
+    :return: the number of tasks when an option needs the task index, else ``None``
+    :raises ValueError: for options that need another one, or that conflict, or that need a ``Discrete`` task_obs
+        the observation space does not have
+    """
+    requirements = (  # (option on, what it needs, message)
+        (condition_features_extractor_on_task, use_task_encoder, "condition_features_extractor_on_task=True needs "),
+        (train_task_encoder_with_actor, use_task_encoder, "train_task_encoder_with_actor=True needs "),
+        (bool(task_encoder_kwargs), use_task_encoder, f"task_encoder_kwargs={task_encoder_kwargs!r} needs "),
+    )
+    for on, needed, message in requirements:
+        if on and not needed:
+            raise ValueError(message + "use_task_encoder=True (it uses the policy's task encoder, built only then)")
+    if head_net_arch and not multi_head:
+        raise ValueError(f"head_net_arch={head_net_arch!r} needs multi_head=True (it sizes the per-task output heads)")
+    if multi_head and use_sde:
+        raise ValueError("multi_head=True is not supported with use_sde=True (gSDE has no per-task noise heads)")
+    options = {"multi_head": multi_head, "use_task_encoder": use_task_encoder, "concat_task_one_hot": concat_task_one_hot}
+    needs_tasks = [f"{name}=True" for name, on in options.items() if on]
+    return n_tasks_of(observation_space, " and ".join(needs_tasks)) if needs_tasks else None
 
 
 class TaskHeads(nn.Module):
@@ -58,16 +92,17 @@ class TaskHeads(nn.Module):
         self.n_tasks, self.n_groups, self.out_features = n_tasks, n_groups, out_features
         self.mlp = BatchedMLP(n_groups * n_tasks, in_features, net_arch, out_features, activation_fn)
 
-    def forward(self, x: th.Tensor, task_idx: th.Tensor) -> th.Tensor:
+    def forward(self, x: th.Tensor, task: TaskBatch | th.Tensor) -> th.Tensor:
         """
         :param x: ``(batch, in)`` (one group) or ``(n_groups, batch, in)``
-        :param task_idx: ``(batch,)`` long task indices
+        :param task: the task of each sample, a :class:`~mtsb3.common.task.TaskBatch` (whose routing is shared with
+            the other networks of the step) or ``(batch,)`` long task indices
         :return: ``(batch, out)`` or ``(n_groups, batch, out)``, matching ``x``
         """
         grouped = x.ndim == 3
         if not grouped:
             x = x.unsqueeze(0)
-        grouping = group_by_task(task_idx, self.n_tasks)
+        grouping = (task if isinstance(task, TaskBatch) else TaskBatch(task, self.n_tasks)).grouping
         blocks = to_task_blocks(x, grouping, self.n_tasks, dim=1)  # (n_groups, T, slots, in)
         out = self.mlp(blocks.reshape(self.n_groups * self.n_tasks, grouping.n_slots, -1))
         out = from_task_blocks(out.reshape(self.n_groups, self.n_tasks, grouping.n_slots, -1), grouping, dim=1)
@@ -122,30 +157,40 @@ class TaskConditioning(nn.Module):
         dim = self.task_encoder.output_dim if self.concat_task_encoding and self.task_encoder is not None else 0
         return dim + (self.n_tasks or 0) * self.concat_task_one_hot
 
+    def task_batch(self, obs: PyTorchObs) -> TaskBatch | None:
+        """
+        :return: the task of each sample: the one ``obs`` carries (a :class:`~mtsb3.common.task.TaskObs`), else derived
+            from it (``predict``); ``None`` when the policy does not use task indices and ``obs`` carries none.
+        """
+        if isinstance(obs, TaskObs):
+            return obs.task
+        return None if self.n_tasks is None else TaskBatch.from_obs(obs, self.n_tasks)
+
     def task_index(self, obs: PyTorchObs) -> th.Tensor | None:
         """:return: the ``(batch,)`` task indices, or ``None`` when the policy does not use task indices."""
-        if self.n_tasks is None:
-            return None
-        assert isinstance(obs, dict)
-        return task_indices(obs[TASK_KEY], self.n_tasks)
+        task = self.task_batch(obs) if self.n_tasks is not None else None
+        return None if task is None else task.index
 
     def forward(
         self, obs: PyTorchObs, features_extractor: BaseFeaturesExtractor, features_grad: bool = True
-    ) -> tuple[th.Tensor, th.Tensor | None]:
+    ) -> tuple[th.Tensor, TaskBatch | None]:
         """
         :param obs: the raw (not preprocessed) observation batch
-        :param features_extractor: the network's features extractor
+        :param features_extractor: the network's features extractor; it gets the task too (a
+            :class:`~mtsb3.common.task.TaskObs`), so that a task-conditioned extractor does not derive it again
         :param features_grad: whether gradients flow into the features extractor (False for a shared extractor)
-        :return: the MLP input and the task indices (``None`` when not used)
+        :return: the MLP input and the task of each sample (``None`` when not used)
         """
-        task_idx = self.task_index(obs)
+        task = self.task_batch(obs)
         encoding = None
         if self.task_encoder is not None:
-            assert task_idx is not None
-            encoding = self.task_encoder(task_idx)
+            assert task is not None
+            encoding = self.task_encoder(task.index)
             if self.detach_task_encoding:
                 encoding = encoding.detach()
         preprocessed = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
+        if task is not None and isinstance(preprocessed, dict):
+            preprocessed = TaskObs(preprocessed, task)
         with th.set_grad_enabled(features_grad and th.is_grad_enabled()):
             if self.condition_features_extractor_on_task:
                 features = features_extractor(preprocessed, encoding)
@@ -156,6 +201,6 @@ class TaskConditioning(nn.Module):
             assert encoding is not None
             parts.append(encoding)
         if self.concat_task_one_hot:
-            assert task_idx is not None and self.n_tasks is not None
-            parts.append(task_one_hot(task_idx, self.n_tasks))
-        return (th.cat(parts, dim=1) if len(parts) > 1 else features), task_idx
+            assert task is not None and self.n_tasks is not None
+            parts.append(nn.functional.one_hot(task.index, self.n_tasks).float())
+        return (th.cat(parts, dim=1) if len(parts) > 1 else features), task

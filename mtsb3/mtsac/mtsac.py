@@ -15,7 +15,7 @@ from mtsb3.common.gradients import GradCombiner, make_grad_combiner
 from mtsb3.common.overlap import OverlapCollectionMixin, check_overlap_env
 from mtsb3.common.sac import frozen, per_task_temperatures, record_task_temperatures
 from mtsb3.common.save_util import MultiTaskCheckpointMixin
-from mtsb3.common.task import TASK_KEY, n_tasks_of, per_task_mean, task_indices
+from mtsb3.common.task import TaskBatch, TaskObs, discrete_n_tasks, n_tasks_of, per_task_mean
 from mtsb3.common.task_encoder import load_task_embeddings
 from mtsb3.mtsac.policies import MlpPolicy, MTSACPolicy, MultiInputPolicy, MultiTaskPolicy
 
@@ -196,10 +196,29 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         optimizer.step()
         return loss.detach()
 
+    def _with_task(self, replay_data: ReplayBufferSamples) -> ReplayBufferSamples:
+        """
+        The one derivation of the task index of a gradient step: the minibatch's observations become
+        :class:`~mtsb3.common.task.TaskObs`, from which the losses, the actor, the critics, their features extractors
+        and the representation models of the step all read it. The next observations share it: an env switches task
+        only at a reset (``MTEnv.set_task_state``) and SB3 stores an episode's terminal observation as the next one, so
+        a transition has one task (mtrl reads both from the replay buffer's env index, mtrl/replay_buffer.py).
+
+        :param replay_data: a minibatch sampled from the replay buffer
+        :return: the same minibatch, unchanged without a ``Discrete`` task_obs
+        """
+        n_tasks = discrete_n_tasks(self.observation_space)
+        if n_tasks is None:
+            return replay_data
+        task = TaskBatch.from_obs(replay_data.observations, n_tasks)
+        return replay_data._replace(
+            observations=TaskObs(replay_data.observations, task),  # type: ignore[arg-type]
+            next_observations=TaskObs(replay_data.next_observations, task),  # type: ignore[arg-type]
+        )
+
     def _task_index(self, observations: Any) -> th.Tensor | None:
-        if self.n_tasks is None:
-            return None
-        return task_indices(observations[TASK_KEY], self.n_tasks)
+        """:return: the task indices the losses are split by (``None`` without a per-task option)."""
+        return None if self.n_tasks is None else TaskBatch.from_obs(observations, self.n_tasks).index
 
     def _optimizers(self) -> list[th.optim.Optimizer]:
         """:return: the optimizers whose learning rate follows ``learning_rate`` (subclasses add theirs)"""
@@ -217,7 +236,7 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         # detached tensors, read once at the end: no device sync per gradient step
         logs: dict[str, list[th.Tensor]] = defaultdict(list)
         for _ in range(gradient_steps):
-            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            replay_data = self._with_task(self.replay_buffer.sample(batch_size, env=self._vec_normalize_env))  # type: ignore[union-attr]
             for key, value in self._sac_step(replay_data).items():
                 logs[key].append(value)
             if self._n_updates % self.target_update_interval == 0:

@@ -12,13 +12,16 @@ Everything is composed through ``policy_kwargs`` (mtrl/agent/components/actor.py
         condition_features_extractor_on_task=False,  # mtrl should_condition_encoder_on_task_info
     ))
 
-Any ``BaseFeaturesExtractor`` over the Dict observation works (``features_extractor_class``); the task index used by
-the heads and the task encoder is read from the observation with :func:`mtsb3.common.task.task_indices`.
+Any ``BaseFeaturesExtractor`` over the Dict observation works (``features_extractor_class``). The task of each sample
+(:class:`mtsb3.common.task.TaskBatch`), used by the heads, the task encoder and task-conditioned extractors, is derived
+once per batch: by :class:`~mtsb3.MTSAC` for a training step (the observations are then a
+:class:`~mtsb3.common.task.TaskObs`), by the actor's conditioning for ``predict``.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 import numpy as np
@@ -32,10 +35,10 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import check_task_obs, n_tasks_of
+from mtsb3.common.task import check_task_obs
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.mtsac.actor import DEFAULT_LOG_STD_BOUNDS, bound_log_std, check_log_std_bounds
-from mtsb3.mtsac.conditioning import TaskConditioning, TaskHeads
+from mtsb3.mtsac.conditioning import TaskConditioning, TaskHeads, check_task_options
 from mtsb3.mtsac.disjoint import disjoint_net_arch
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "MultiTaskPolicy",
     "TaskConditioning",
     "TaskHeads",
+    "check_task_options",
 ]
 
 
@@ -82,10 +86,6 @@ class MTActor(Actor):
         log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
         squash_log_std: bool = False,
     ):
-        if multi_head and use_sde:
-            raise ValueError("multi_head=True is not supported with use_sde=True (gSDE has no per-task noise heads)")
-        if squash_log_std and use_sde:
-            raise ValueError("squash_log_std=True bounds the actor's log std output: gSDE (use_sde=True) learns its own")
         conditioning = TaskConditioning(
             observation_space,
             normalize_images,
@@ -115,8 +115,7 @@ class MTActor(Actor):
         self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
         self.heads: TaskHeads | None = None
         if multi_head:
-            if n_tasks is None:
-                raise ValueError("multi_head=True needs the number of tasks (a Discrete task_obs)")
+            assert n_tasks is not None, "check_task_options: multi_head=True needs a Discrete task_obs"
             last_dim = net_arch[-1] if net_arch else features_dim + conditioning.extra_dim()
             # one head outputs mean and log_std together: a single batched op per layer
             del self.mu, self.log_std
@@ -136,11 +135,11 @@ class MTActor(Actor):
         return data
 
     def get_action_dist_params(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor, dict[str, th.Tensor]]:
-        features, task_idx = self.conditioning(obs, self.features_extractor)
+        features, task = self.conditioning(obs, self.features_extractor)
         latent_pi = self.latent_pi(features)
         if self.heads is not None:
-            assert task_idx is not None
-            mean_actions, log_std = self.heads(latent_pi, task_idx).chunk(2, dim=1)
+            assert task is not None
+            mean_actions, log_std = self.heads(latent_pi, task).chunk(2, dim=1)
         else:
             mean_actions = self.mu(latent_pi)
             if self.use_sde:
@@ -207,8 +206,7 @@ class MTCritic(BaseModel):
         in_dim = features_dim + self.conditioning.extra_dim() + get_action_dim(action_space)
         self.heads: TaskHeads | None = None
         if multi_head:
-            if n_tasks is None:
-                raise ValueError("multi_head=True needs the number of tasks (a Discrete task_obs)")
+            assert n_tasks is not None, "check_task_options: multi_head=True needs a Discrete task_obs"
             self.q_networks = BatchedMLP(n_critics, in_dim, self.net_arch, None, activation_fn)
             last_dim = self.net_arch[-1] if self.net_arch else in_dim
             self.heads = TaskHeads(n_tasks, last_dim, self.head_net_arch, 1, activation_fn, n_groups=n_critics)
@@ -235,11 +233,11 @@ class MTCritic(BaseModel):
 
     def q_values(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
         """:return: the Q-values of every Q-network, ``(n_critics, batch, 1)``."""
-        features, task_idx = self.conditioning(obs, self.features_extractor, features_grad=not self.share_features_extractor)
+        features, task = self.conditioning(obs, self.features_extractor, features_grad=not self.share_features_extractor)
         hidden = self.q_networks(th.cat([features, actions], dim=1))
         if self.heads is not None:
-            assert task_idx is not None
-            hidden = self.heads(hidden, task_idx)
+            assert task is not None
+            hidden = self.heads(hidden, task)
         return hidden
 
     def forward(self, obs: PyTorchObs, actions: th.Tensor) -> tuple[th.Tensor, ...]:
@@ -264,6 +262,11 @@ class MTSACPolicy(SACPolicy):
     Soft Modularization uses it, and here that network is a features extractor
     (``mtsb3.common.soft_modularization.SoftModularizationExtractor``), which reads the task from the observation.
 
+    The options are checked together by :func:`~mtsb3.mtsac.conditioning.check_task_options`: a combination that
+    cannot be built raises a ``ValueError`` naming the options. Subclasses add networks and optimizers by extending
+    ``_build_networks`` and ``_build_optimizers``, and change what an optimizer trains by overriding
+    :meth:`actor_parameters` / :meth:`critic_parameters`: every optimizer is built once, after every network.
+
     :param multi_head: one output head per task for the actor (mean and log std) and each Q-network
         (mtrl ``should_use_multi_head_policy``)
     :param head_net_arch: hidden sizes of each head; ``[]`` (default) makes each head a linear layer. mtrl's heads
@@ -272,11 +275,11 @@ class MTSACPolicy(SACPolicy):
         (mtrl ``should_use_task_encoder``); it is trained by the critic loss only, as in mtrl (``losses_to_train``)
     :param task_encoder_kwargs: kwargs of the ``TaskEncoder`` (``output_dim``, ``pretrained_embeddings``, ...);
         :class:`~mtsb3.MTSAC` fills ``task_names`` from the env
-    :param concat_task_encoding: concatenate the task encoding to the features before the MLPs
+    :param concat_task_encoding: with a task encoder, concatenate the task encoding to the features before the MLPs
         (mtrl ``should_concatenate_task_info_with_encoder``)
     :param condition_features_extractor_on_task: pass the task encoding to the features extractor as
         ``features_extractor(obs, task_encoding)`` (mtrl ``should_condition_encoder_on_task_info``), for extractors
-        that take it (FiLM, mixtures of encoders)
+        that take it (FiLM, mixtures of encoders); one with a ``task_encoding_dim`` argument gets the encoder's size
     :param concat_task_one_hot: concatenate the task one-hot to the features (for extractors that drop ``task_obs``)
     :param train_task_encoder_with_actor: also train the task encoder with the actor loss (mtrl does not)
     :param log_std_bounds: ``(lo, hi)`` bounds of the actor's log std (SB3 and mtrl's MetaWorld actor: ``(-20, 2)``;
@@ -324,24 +327,25 @@ class MTSACPolicy(SACPolicy):
         disjoint_policy: bool = False,
     ):
         self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
+        if squash_log_std and use_sde:
+            raise ValueError("squash_log_std=True bounds the actor's log std output: gSDE (use_sde=True) learns its own")
         self.disjoint_policy, self.disjoint_net_arch = disjoint_policy, None
         if disjoint_policy:
             # all layers become per-task heads on an empty shared trunk
             self.disjoint_net_arch = disjoint_net_arch(net_arch, multi_head, head_net_arch)
             net_arch, multi_head, head_net_arch = [], True, self.disjoint_net_arch
-        needs_tasks = [
-            name
-            for name, on in (
-                ("disjoint_policy=True" if disjoint_policy else "multi_head=True", multi_head),
-                ("use_task_encoder=True", use_task_encoder),
-                ("concat_task_one_hot=True", concat_task_one_hot),
-            )
-            if on
-        ]
         # plain attributes only: nn.Module is not initialised yet, and _build (called by super) reads them
-        self.n_tasks = n_tasks_of(observation_space, " and ".join(needs_tasks)) if needs_tasks else None
-        if condition_features_extractor_on_task and not use_task_encoder:
-            raise ValueError("condition_features_extractor_on_task=True needs use_task_encoder=True (it passes the encoding)")
+        self.n_tasks = check_task_options(
+            observation_space,
+            use_sde=use_sde,
+            multi_head=multi_head,
+            head_net_arch=head_net_arch,
+            use_task_encoder=use_task_encoder,
+            task_encoder_kwargs=task_encoder_kwargs,
+            condition_features_extractor_on_task=condition_features_extractor_on_task,
+            concat_task_one_hot=concat_task_one_hot,
+            train_task_encoder_with_actor=train_task_encoder_with_actor,
+        )
         self.multi_head, self.head_net_arch = multi_head, list(head_net_arch or [])
         self.use_task_encoder, self.task_encoder_kwargs = use_task_encoder, dict(task_encoder_kwargs or {})
         self.concat_task_encoding = concat_task_encoding
@@ -380,32 +384,53 @@ class MTSACPolicy(SACPolicy):
         )
 
     def _build(self, lr_schedule: Schedule) -> None:
-        self.task_encoder: TaskEncoder | None = None
-        if self.use_task_encoder:
-            assert self.n_tasks is not None
-            self.task_encoder = TaskEncoder(self.n_tasks, **self.task_encoder_kwargs).to(self.device)
-        self.actor = self.make_actor()
-        actor_parameters = [
-            param
-            for name, param in self.actor.named_parameters()
-            if self.train_task_encoder_with_actor or "task_encoder" not in name
-        ]
-        # type: ignore[call-arg]
-        self.actor.optimizer = self.optimizer_class(actor_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)
+        # every network first, then every optimizer, once: subclasses extend the two steps and the parameter lists
+        self._build_networks()
+        self._build_optimizers(lr_schedule)
 
-        if self.share_features_extractor:
-            self.critic = self.make_critic(features_extractor=self.actor.features_extractor)
-            # as in SB3: the shared extractor is trained by the actor loss only
-            critic_parameters = [param for name, param in self.critic.named_parameters() if "features_extractor" not in name]
-        else:
-            self.critic = self.make_critic(features_extractor=None)
-            critic_parameters = list(self.critic.parameters())
+    def make_task_encoder(self) -> TaskEncoder | None:
+        """:return: the task encoder shared by the actor and the critic (``use_task_encoder=True``), else ``None``."""
+        if not self.use_task_encoder:
+            return None
+        assert self.n_tasks is not None
+        return TaskEncoder(self.n_tasks, **self.task_encoder_kwargs).to(self.device)
+
+    def _build_networks(self) -> None:
+        """Build the task encoder, the actor, the critic and its target; subclasses add their networks after these."""
+        self.task_encoder = self.make_task_encoder()
+        self.actor = self.make_actor()
+        self.critic = self.make_critic(
+            features_extractor=self.actor.features_extractor if self.share_features_extractor else None
+        )
         # the target critic has its own copy of the task encoder, Polyak-averaged with the online one
         self.critic_target = self.make_critic(features_extractor=None, task_encoder=copy.deepcopy(self.task_encoder))
         self.critic_target.load_state_dict(self.critic.state_dict())
-        # type: ignore[call-arg]
-        self.critic.optimizer = self.optimizer_class(critic_parameters, lr=lr_schedule(1), **self.optimizer_kwargs)
         self.critic_target.set_training_mode(False)
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        """
+        :return: what the actor optimizer trains: the actor, without the shared task encoder (trained by the critic loss,
+            mtrl's ``losses_to_train``) unless ``train_task_encoder_with_actor=True``
+        """
+        return [
+            p for name, p in self.actor.named_parameters() if self.train_task_encoder_with_actor or "task_encoder" not in name
+        ]
+
+    def critic_parameters(self) -> list[nn.Parameter]:
+        """:return: what the critic optimizer trains: the critic, without an extractor shared with the actor (as in SB3)."""
+        if self.share_features_extractor:
+            return [p for name, p in self.critic.named_parameters() if "features_extractor" not in name]
+        return list(self.critic.parameters())
+
+    def _make_optimizer(self, params: list[nn.Parameter], lr_schedule: Schedule, **overrides: Any) -> th.optim.Optimizer:
+        """:return: an ``optimizer_class`` over ``params`` with ``optimizer_kwargs`` (``overrides`` on top)."""
+        # type: ignore[call-arg]
+        return self.optimizer_class(params, lr=lr_schedule(1), **{**self.optimizer_kwargs, **overrides})
+
+    def _build_optimizers(self, lr_schedule: Schedule) -> None:
+        """Build the actor and critic optimizers, once every network exists; subclasses add theirs after these."""
+        self.actor.optimizer = self._make_optimizer(self.actor_parameters(), lr_schedule)
+        self.critic.optimizer = self._make_optimizer(self.critic_parameters(), lr_schedule)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
@@ -429,6 +454,26 @@ class MTSACPolicy(SACPolicy):
             # the sizes as the user gave them: the constructor moves them into the heads again
             data.update(net_arch=self.disjoint_net_arch, multi_head=False, head_net_arch=[])
         return data
+
+    def make_features_extractor(self) -> BaseFeaturesExtractor:
+        """
+        SB3's, plus the size of the policy's task encoding for an extractor conditioned on it
+        (``condition_features_extractor_on_task=True``) that takes a ``task_encoding_dim`` argument, as the extractors of
+        :mod:`mtsb3.common.torch_layers` do.
+
+        :raises ValueError: if ``features_extractor_kwargs`` give another ``task_encoding_dim``
+        """
+        kwargs = self.features_extractor_kwargs
+        if self.task_encoder is not None and self.condition_features_extractor_on_task:
+            if "task_encoding_dim" in inspect.signature(self.features_extractor_class).parameters:
+                size = self.task_encoder.output_dim
+                if kwargs.get("task_encoding_dim", size) != size:
+                    raise ValueError(
+                        f"features_extractor_kwargs has task_encoding_dim={kwargs['task_encoding_dim']}, but the policy's "
+                        f"task encoder outputs {size} (task_encoder_kwargs output_dim): leave task_encoding_dim out"
+                    )
+                kwargs = {**kwargs, "task_encoding_dim": size}
+        return self.features_extractor_class(self.observation_space, **kwargs)
 
     def obs_to_tensor(self, observation: np.ndarray | dict[str, np.ndarray]) -> tuple[PyTorchObs, bool]:
         """Check ``task_obs`` (:func:`~mtsb3.common.task.check_task_obs`), then convert it as SB3 does for ``predict``."""

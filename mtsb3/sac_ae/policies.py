@@ -90,37 +90,38 @@ class SACAEPolicy(MultiInputPolicy):
             **kwargs,
         )
 
-    def _make_optimizer(self, params: list[nn.Parameter], lr_schedule: Schedule, **overrides: Any) -> th.optim.Optimizer:
-        # type: ignore[call-arg]
-        return self.optimizer_class(params, lr=lr_schedule(1), **{**self.optimizer_kwargs, **overrides})
-
-    def _build(self, lr_schedule: Schedule) -> None:
-        super()._build(lr_schedule)
+    def _build_networks(self) -> None:
+        super()._build_networks()
         critic_extractor, actor_extractor = self.critic.features_extractor, self.actor.features_extractor
         self.pixel_encoder = isinstance(critic_extractor, PixelExtractor)
-        if self.pixel_encoder and self.tie_encoder_convs and actor_extractor is not critic_extractor:
-            assert isinstance(actor_extractor, PixelExtractor)
+        #: whether the actor's convs are the critic's: then the actor optimizer leaves them to the critic's
+        self.convs_tied = self.pixel_encoder and self.tie_encoder_convs and actor_extractor is not critic_extractor
+        if self.convs_tied:
+            assert isinstance(actor_extractor, PixelExtractor) and isinstance(critic_extractor, PixelExtractor)
             actor_extractor.encoder.tie_conv_weights_from(critic_extractor.encoder)
             actor_extractor.detach_conv = True
-            # the actor optimizer was built on the actor's own (now replaced) convs: rebuild it without the tied ones
-            tied = {id(p) for p in critic_extractor.encoder.convs.parameters()}
-            actor_params = [
-                p
-                for name, p in self.actor.named_parameters()
-                if id(p) not in tied and (self.train_task_encoder_with_actor or "task_encoder" not in name)
-            ]
-            self.actor.optimizer = self._make_optimizer(actor_params, lr_schedule)
         #: size of the latent the representation losses work on: the critic's MLP input without the action
         self.latent_dim = self.critic.features_dim + self.critic.conditioning.extra_dim()
-        encoder_params = self._encoder_parameters()
-        self.encoder_optimizer = self._make_optimizer(encoder_params, lr_schedule) if encoder_params else None
         self.decoder: PixelDecoder | None = None
-        self.decoder_optimizer: th.optim.Optimizer | None = None
         if self.pixel_encoder and self.use_decoder:
             assert isinstance(critic_extractor, PixelExtractor)
             encoder = critic_extractor.encoder
             self.decoder = PixelDecoder(encoder.obs_shape, self.latent_dim, encoder.num_layers, encoder.num_filters)
             self.decoder.to(self.device)
+
+    def actor_parameters(self) -> list[nn.Parameter]:
+        params = super().actor_parameters()
+        if not self.convs_tied:
+            return params
+        tied = {id(p) for p in self.critic.features_extractor.encoder.convs.parameters()}  # type: ignore[union-attr]
+        return [p for p in params if id(p) not in tied]
+
+    def _build_optimizers(self, lr_schedule: Schedule) -> None:
+        super()._build_optimizers(lr_schedule)
+        encoder_params = self._encoder_parameters()
+        self.encoder_optimizer = self._make_optimizer(encoder_params, lr_schedule) if encoder_params else None
+        self.decoder_optimizer: th.optim.Optimizer | None = None
+        if self.decoder is not None:
             self.decoder_optimizer = self._make_optimizer(
                 list(self.decoder.parameters()), lr_schedule, weight_decay=self.decoder_weight_decay
             )

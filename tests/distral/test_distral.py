@@ -9,8 +9,9 @@ import torch as th
 
 from mtsb3 import make_mt_vec_env
 from mtsb3.common.callbacks import MultiTaskEvalCallback
+from mtsb3.common.task import from_task_blocks, group_by_task, to_task_blocks
 from mtsb3.distral import Distral, gaussian_kl
-from mtsb3.distral.policies import TaskActors, from_task_blocks, group_by_task, to_task_blocks
+from mtsb3.distral.policies import TaskActors
 
 th.set_num_threads(1)
 

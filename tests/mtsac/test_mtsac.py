@@ -312,3 +312,74 @@ def test_loading_a_checkpoint_of_another_algorithm_names_it(tmp_path):
         pass
 
     assert MyMTSAC.load(tmp_path / "mtsac").task_names == TASKS  # a subclass may load its base's checkpoints
+
+
+def _count_task_derivations(monkeypatch) -> dict[str, int]:
+    """Count the calls of the task-index derivation and of the per-task routing (both in mtsb3.common.task)."""
+    import mtsb3.common.task as task_module
+
+    calls = {"task_indices": 0, "group_by_task": 0}
+
+    def counter(name: str):
+        original = getattr(task_module, name)
+
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        return counted
+
+    for name in calls:
+        monkeypatch.setattr(task_module, name, counter(name))
+    return calls
+
+
+@pytest.mark.parametrize("extractor", ["one_hot", "care"])
+def test_one_task_index_derivation_per_gradient_step_and_per_predict(monkeypatch, extractor):
+    from mtsb3.common.torch_layers import FeedForwardEncoder
+    from mtsb3.recipes import care
+
+    if extractor == "care":
+        policy_kwargs = care(net_arch=[16], task_encoder_kwargs=dict(output_dim=4))
+    else:
+        policy_kwargs = dict(
+            net_arch=[16],
+            features_extractor_class=FeedForwardEncoder,
+            features_extractor_kwargs=dict(net_arch=[8], features_dim=8, task_conditioning="one_hot"),
+            use_task_encoder=True,
+            task_encoder_kwargs=dict(output_dim=4),
+            concat_task_one_hot=True,
+        )
+    # every consumer at once: per-task heads, task encoder, one-hot, extractor, per-task alphas and loss weights
+    model = _model(
+        policy_kwargs={**policy_kwargs, "multi_head": True},
+        disentangled_alpha=True,
+        task_loss_weights=True,
+        grad_method="pcgrad",
+    )
+    model.learn(70)
+    calls = _count_task_derivations(monkeypatch)
+    model.train(gradient_steps=3, batch_size=32)
+    assert calls == {"task_indices": 3, "group_by_task": 3}
+    calls.update(task_indices=0, group_by_task=0)
+    obs = {"env_obs": np.zeros((5, 2), np.float32), "task_obs": np.array([0, 1, 2, 3, 1])}
+    model.predict(obs, deterministic=True)
+    assert calls == {"task_indices": 1, "group_by_task": 1}
+
+
+def test_a_transition_has_the_task_of_its_observation():
+    # what lets a gradient step derive the task once for s and s': tasks change at resets only, and SB3 stores an
+    # episode's terminal observation as the next observation of its last transition
+    import gymnasium as gym
+
+    from mtgym.wrappers import SampleRandomTask
+
+    env = DummyVecEnv([lambda: SampleRandomTask(gym.make(ENV_ID, max_episode_steps=5)) for _ in range(2)])
+    model = _model(env, learning_starts=200)
+    model.learn(100)
+    buffer = model.replay_buffer
+    tasks, next_tasks = (
+        data["task_obs"][: buffer.pos].reshape(-1) for data in (buffer.observations, buffer.next_observations)
+    )
+    assert len(np.unique(tasks)) > 1  # the tasks did change, at resets
+    np.testing.assert_array_equal(tasks, next_tasks)

@@ -192,3 +192,45 @@ def test_constructor_parameters_hold_every_argument():
 def test_multi_head_with_gsde_raises():
     with pytest.raises(ValueError, match="use_sde"):
         _policy(multi_head=True, use_sde=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(train_task_encoder_with_actor=True), "train_task_encoder_with_actor=True needs use_task_encoder=True"),
+        (dict(task_encoder_kwargs=dict(output_dim=3)), "task_encoder_kwargs=.* needs use_task_encoder=True"),
+        (dict(head_net_arch=[4]), r"head_net_arch=\[4\] needs multi_head=True"),
+        (dict(multi_head=True, use_sde=True), "multi_head=True is not supported with use_sde=True"),
+    ],
+)
+def test_no_option_is_dropped_silently(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        _policy(**kwargs)
+
+
+def test_extractor_gets_the_task_encoding_size_from_the_policys_encoder():
+    from mtsb3.common.torch_layers import FiLMEncoder
+
+    kwargs = dict(use_task_encoder=True, task_encoder_kwargs=dict(output_dim=7), condition_features_extractor_on_task=True)
+    policy = _policy(features_extractor_class=FiLMEncoder, **kwargs)
+    assert policy.actor.features_extractor.task_encoding_dim == 7 and policy.actor.features_extractor.task_encoder is None
+    assert "task_encoding_dim" not in policy.features_extractor_kwargs  # nothing stored: the encoder decides on reload
+    with pytest.raises(ValueError, match="task_encoding_dim=5, but the policy's task encoder outputs 7"):
+        _policy(features_extractor_class=FiLMEncoder, features_extractor_kwargs=dict(task_encoding_dim=5), **kwargs)
+
+
+def test_optimizers_are_built_once_over_the_listed_parameters(monkeypatch):
+    built = []
+    original = MTSACPolicy._make_optimizer
+    monkeypatch.setattr(
+        MTSACPolicy, "_make_optimizer", lambda self, params, *a, **k: built.append(params) or original(self, params, *a, **k)
+    )
+    policy = _policy(use_task_encoder=True, share_features_extractor=True)
+    assert len(built) == 2
+    for optimizer, params in (
+        (policy.actor.optimizer, policy.actor_parameters()),
+        (policy.critic.optimizer, policy.critic_parameters()),
+    ):
+        assert [p for g in optimizer.param_groups for p in g["params"]] == params
+    assert not {id(p) for p in policy.task_encoder.parameters()} & {id(p) for p in policy.actor_parameters()}
+    assert not any(p is q for p in policy.critic_parameters() for q in policy.actor.features_extractor.parameters())

@@ -9,7 +9,7 @@ from typing import Any, Literal, SupportsFloat
 import numpy as np
 from gymnasium import spaces
 
-from mtgym.core import MTObs, check_task_index
+from mtgym.core import ENV_KEY, MTObs, check_task_index
 from mtgym.envs.metaworld.benchmarks import benchmark_goals, benchmark_task_names, generate_goals, task_goal_seeds
 from mtgym.envs.metaworld.task_env import GOAL_MODES, REWARD_FUNCTION_VERSIONS, GoalMode, make_task_env
 from mtgym.wrappers.multi_env import MultiEnvWrapper
@@ -186,10 +186,10 @@ class MetaWorldMTEnv(MultiEnvWrapper):
         slot_names = task_names if copies == 1 else [f"{name}_{c}" for name in task_names for c in range(copies)]
         super().__init__(env_fns, slot_names, initial_task_state, render_mode)
         if len(slot_names) > 1:
-            env_space = self.observation_space["env_obs"]
+            env_space = self.observation_space[ENV_KEY]
             low, high = env_space.low.copy(), env_space.high.copy()
             low[GOAL_SLICE], high[GOAL_SLICE] = -np.inf, np.inf
-            self.observation_space["env_obs"] = spaces.Box(low, high, dtype=np.float32)
+            self.observation_space[ENV_KEY] = spaces.Box(low, high, dtype=np.float32)
 
     @property
     def goal_index(self) -> int:
