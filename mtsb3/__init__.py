@@ -2,9 +2,10 @@
 
 import mtgym  # noqa: F401  (registers the env ids that the algorithms are usually trained on)
 from mtsb3.common.buffers import TaskBalancedReplayBuffer
-from mtsb3.common.callbacks import MultiTaskEvalCallback, PerTaskRolloutCallback
+from mtsb3.common.callbacks import MultiTaskEvalCallback
 from mtsb3.common.env_util import make_mt_vec_env
 from mtsb3.common.resume import RunCheckpointCallback
+from mtsb3.common.rollout_metrics import PerTaskRolloutCallback
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.deepmdp import DeepMDP
 from mtsb3.distral import Distral

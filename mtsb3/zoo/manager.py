@@ -38,9 +38,10 @@ from stable_baselines3.common.vec_env import (
 )
 
 from mtgym.versions import get_versions
-from mtsb3.common.callbacks import MultiTaskEvalCallback, PerTaskRolloutCallback
+from mtsb3.common.callbacks import MultiTaskEvalCallback
 from mtsb3.common.env_util import make_mt_vec_env
 from mtsb3.common.resume import RunCheckpointCallback, latest_checkpoint
+from mtsb3.common.rollout_metrics import PerTaskRolloutCallback
 from mtsb3.zoo.cli import ZooOptions
 from mtsb3.zoo.env_info import env_info
 from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, _merge_hyperparams, _yaml_safe, apply_recipe

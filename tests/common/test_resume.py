@@ -21,8 +21,8 @@ from stable_baselines3.common.buffers import DictReplayBuffer
 from stable_baselines3.common.logger import Logger
 
 from mtsb3 import MTSAC, make_mt_vec_env
-from mtsb3.common.callbacks import PerTaskRolloutCallback
 from mtsb3.common.resume import RunCheckpointCallback, latest_checkpoint, list_checkpoints
+from mtsb3.common.rollout_metrics import PerTaskRolloutCallback
 from mtsb3.common.run_state import get_env_state, pack_buffer, set_env_state, unpack_buffer
 from tests._zoo_helpers import SCRIPTS, child_env
 

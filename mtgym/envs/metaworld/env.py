@@ -21,6 +21,30 @@ GoalSet = Literal["per_task", "benchmark"]
 GOAL_SETS = ("per_task", "benchmark")
 
 
+def _check_options(
+    num_copies_per_env: int,
+    goal_mode: str,
+    reward_function_version: str,
+    render_mode: str | None,
+    render_modes: list[str],
+    goal_set: str,
+) -> int:
+    """Check :class:`MetaWorldMTEnv`'s choices before anything is built. :return: the number of copies per task."""
+    if isinstance(num_copies_per_env, bool) or not isinstance(num_copies_per_env, (int, np.integer)) or num_copies_per_env < 1:
+        raise ValueError(f"num_copies_per_env must be a positive integer, got {num_copies_per_env!r}")
+    if goal_mode not in GOAL_MODES:
+        raise ValueError(f"Unknown goal_mode {goal_mode!r}: expected one of {GOAL_MODES}")
+    if reward_function_version not in REWARD_FUNCTION_VERSIONS:
+        raise ValueError(
+            f"Unknown reward_function_version {reward_function_version!r}: expected one of {REWARD_FUNCTION_VERSIONS}"
+        )
+    if render_mode is not None and render_mode not in render_modes:
+        raise ValueError(f"Unknown render_mode {render_mode!r}: expected one of {render_modes}")
+    if goal_set not in GOAL_SETS:
+        raise ValueError(f"Unknown goal_set {goal_set!r}: expected one of {GOAL_SETS}")
+    return int(num_copies_per_env)
+
+
 class MetaWorldMTEnv(MultiEnvWrapper):
     """
     A Meta-World v3 multi-task benchmark (MT1, MT10, MT25 or MT50) as a :class:`~mtgym.core.FiniteTaskEnv`.
@@ -129,23 +153,9 @@ class MetaWorldMTEnv(MultiEnvWrapper):
         num_copies_per_env: int = 1,
     ):
         task_names = benchmark_task_names(benchmark, task_name)
-        if (
-            isinstance(num_copies_per_env, bool)
-            or not isinstance(num_copies_per_env, (int, np.integer))
-            or num_copies_per_env < 1
-        ):
-            raise ValueError(f"num_copies_per_env must be a positive integer, got {num_copies_per_env!r}")
-        self.num_copies_per_env = copies = int(num_copies_per_env)
-        if goal_mode not in GOAL_MODES:
-            raise ValueError(f"Unknown goal_mode {goal_mode!r}: expected one of {GOAL_MODES}")
-        if reward_function_version not in REWARD_FUNCTION_VERSIONS:
-            raise ValueError(
-                f"Unknown reward_function_version {reward_function_version!r}: expected one of {REWARD_FUNCTION_VERSIONS}"
-            )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"Unknown render_mode {render_mode!r}: expected one of {self.metadata['render_modes']}")
-        if goal_set not in GOAL_SETS:
-            raise ValueError(f"Unknown goal_set {goal_set!r}: expected one of {GOAL_SETS}")
+        self.num_copies_per_env = copies = _check_options(
+            num_copies_per_env, goal_mode, reward_function_version, render_mode, self.metadata["render_modes"], goal_set
+        )
         check_task_index(initial_task_state, len(task_names) * copies)  # before anything is built
         _check_seed("vector_index", vector_index)
         if seed is not None:
