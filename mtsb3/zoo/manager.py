@@ -167,23 +167,15 @@ class MTExperimentManager(ExperimentManager):
 
     def _eval_callback(self, eval_env: VecEnv, eval_freq: int, log_path: str | None, **kwargs: Any) -> EvalCallback:
         # multi-task: exactly n_eval_episodes deterministic episodes per task, per-task logging
+        kwargs.update(
+            n_eval_episodes=self.n_eval_episodes, eval_freq=eval_freq, log_path=log_path, deterministic=self.deterministic_eval
+        )
         if not self.is_multi_task:
-            return EvalCallback(
-                eval_env,
-                n_eval_episodes=self.n_eval_episodes,
-                eval_freq=eval_freq,
-                log_path=log_path,
-                deterministic=self.deterministic_eval,
-                **kwargs,
-            )
+            return EvalCallback(eval_env, **kwargs)
         if self.eval_video is not None and log_path is not None:
             kwargs.update(video_folder=os.path.join(log_path, "videos"), video_format=self.eval_video)
         return MultiTaskEvalCallback(
             eval_env,
-            n_eval_episodes=self.n_eval_episodes,
-            eval_freq=eval_freq,
-            log_path=log_path,
-            deterministic=self.deterministic_eval,
             terminate_on_success=self.eval_terminate_on_success,
             one_episode_per_goal=self.eval_one_episode_per_goal,
             **kwargs,
