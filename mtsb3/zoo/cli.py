@@ -116,12 +116,35 @@ def prepare_enjoy_argv(argv: Sequence[str]) -> list[str]:
     return argv
 
 
+def _resolve_conf(argv: list[str], algo: str, hyperparams_dir: str | os.PathLike) -> list[str]:
+    """
+    Point ``-conf`` at the algorithm's preset file: ``<hyperparams_dir>/<algo>.yml`` when no ``-conf`` is given (and
+    the file exists), and ``<dir>/<algo>.yml`` when ``-conf`` names a directory, a preset family such as
+    ``hyperparams/small`` with one file per method, as rl-zoo's own ``hyperparams/<algo>.yml`` layout.
+
+    :raises SystemExit: (exit code 2) when the directory has no file for ``algo``, naming those it has
+    """
+    argv = list(argv)
+    flag = next((i for i, arg in enumerate(argv) if arg in ("-conf", "--conf-file")), None)
+    if flag is None:
+        preset = Path(hyperparams_dir) / f"{algo}.yml"
+        return argv + ["-conf", str(preset)] if preset.is_file() else argv
+    if flag + 1 < len(argv) and Path(argv[flag + 1]).is_dir():
+        family = Path(argv[flag + 1])
+        preset = family / f"{algo}.yml"
+        if not preset.is_file():
+            have = ", ".join(sorted(p.stem for p in family.glob("*.yml"))) or "none"
+            _usage_error(f"preset directory {family} has no {algo}.yml (it has presets for: {have})")
+        argv[flag + 1] = str(preset)
+    return argv
+
+
 def prepare_train_argv(argv: Sequence[str], hyperparams_dir: str | os.PathLike) -> tuple[list[str], ZooOptions]:
     """
     Add our defaults to a ``train.py`` command line and check ``--algo``/``--env`` with clear errors.
 
     * ``--gym-packages mtgym`` (mtgym is added when other packages are given);
-    * ``-conf <hyperparams_dir>/<algo>.yml`` when that file exists;
+    * ``-conf <hyperparams_dir>/<algo>.yml`` when that file exists, and ``-conf <dir>`` read as ``<dir>/<algo>.yml``;
     * with ``-optimize``: ``--storage <log folder>/<algo>/optuna/<env>.log`` (a journal file) and
       ``--study-name <algo>-<env>`` unless given;
     * a progress bar (rl-zoo's ``-P``) for training, unless ``--no-progress`` is given (not when tuning: rich allows
@@ -176,10 +199,7 @@ def prepare_train_argv(argv: Sequence[str], hyperparams_dir: str | os.PathLike) 
     peek.add_argument("--storage", default=None)
     peek.add_argument("--study-name", default=None)
     known, _ = peek.parse_known_args(rest)
-    if not _option_given(rest, "-conf", "--conf-file"):
-        preset = Path(hyperparams_dir) / f"{known.algo}.yml"
-        if preset.is_file():
-            rest += ["-conf", str(preset)]
+    rest = _resolve_conf(rest, known.algo, hyperparams_dir)
     if known.optimize_hyperparameters:
         if known.storage is None:
             rest += ["--storage", os.path.join(known.log_folder, known.algo, "optuna", f"{known.env}.log")]
