@@ -6,7 +6,7 @@ Sides (each preset builds its own models; the vector envs are built once and sha
 * ``sb3``: plain SB3 ``SAC("MlpPolicy")`` on the official ``gym.make_vec("Meta-World/MT10", use_one_hot=True)``
   (``vector_strategy="sync"``), through the few lines of :class:`GymnasiumVecEnv` SB3 needs, plus ``VecMonitor``;
 * ``sb3_async``: the same on ``vector_strategy="async"`` (one process per sub-env);
-* ``ours``: :class:`mtsb3.MTSAC` (``mt_sac`` one-hot recipe, disentangled alpha, as ``hyperparams/small.yml``) on
+* ``ours``: :class:`mtsb3.MTSAC` (``mt_sac`` one-hot recipe, disentangled alpha, as ``hyperparams/small/mtsac.yml``) on
   ``make_mt_vec_env("MT-MetaWorld-MT10-v0")`` (``DummyVecEnv``);
 * ``ours_subproc``: the same on a ``SubprocVecEnv``;
 * ``ours_overlap``: the ``ours_subproc`` model and env with ``overlap_collection=True`` (:mod:`mtsb3.common.overlap`).

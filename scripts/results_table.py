@@ -9,14 +9,16 @@ One table per env: a row per algorithm, a column per task plus the mean over tas
 ``--reference [FILE]`` puts your runs next to a reference file (by default the one shipped as
 ``mtsb3/data/reference_results.json``): a cell reads ``yours 0.34, reference 0.31 ± 0.05`` (reference mean over its
 seeds ± half-width of its 95% confidence interval), marked ``(!)`` when your mean lies outside that interval, and every
-run whose mean over tasks lies outside it is listed. ``--write-reference FILE`` builds such a file from run folders
-(e.g. a sweep's, ``scripts/sweep.py``): per env, method and task, the mean and 95% CI over seeds of the final and the
-best evaluation, with the budget, the protocol and the package versions of the runs.
+run whose mean over tasks lies outside it is listed. ``--show-reference [FILE]`` prints a reference file as tables.
+``--write-reference FILE`` builds such a file from run folders (e.g. a sweep's, ``scripts/sweep.py``): per env, method
+and task, the mean and 95% CI over seeds of the final and the best evaluation, with the budget, the protocol, the
+command and the package versions of the runs.
 
 Example::
 
     python scripts/results_table.py -f logs --env MT-MetaWorld-MT10-v0 --reference
-    python scripts/results_table.py -f logs/sweep --write-reference reference_results.json --protocol "mtrl MT10, 1 episode"
+    python scripts/results_table.py -f logs/sweep --write-reference reference_results.json --protocol "mtrl MT10, 1 episode" \\
+        --command "python scripts/sweep.py ..."
 """
 
 from __future__ import annotations
@@ -153,6 +155,26 @@ def load_reference(path: str | None) -> dict[str, Any]:
     return reference
 
 
+def reference_table(reference: dict[str, Any]) -> str:
+    """
+    :return: the reference as markdown, one table per env: a row per method, the final evaluation's mean over seeds per
+        task, then the final and the best mean over tasks as mean ± half-width of the 95% interval over seeds
+    """
+    tables = [f"Reference: {reference.get('protocol', '')}"]
+    for env_id, methods in sorted(reference["results"].items()):
+        tasks = next(iter(methods.values()))["tasks"]
+        lines = ["", f"**{env_id}** (per task: final evaluation, mean over seeds)", ""]
+        lines += ["| method | seeds | " + " | ".join(tasks) + " | final | best |", "|---|---|" + "---|" * (len(tasks) + 2)]
+        for algo, entry in sorted(methods.items()):
+            per_task = [f"{entry['final']['per_task'][task]['mean']:.2f}" for task in tasks]
+            overall = [
+                f"{entry[stat]['overall']['mean']:.2f} ± {entry[stat]['overall']['ci95']:.2f}" for stat in ("final", "best")
+            ]
+            lines.append(f"| {algo} | {entry['n_seeds']} | " + " | ".join(per_task + overall) + " |")
+        tables.append("\n".join(lines))
+    return "\n".join(tables)
+
+
 def _compared(yours: float, ref: dict[str, float]) -> tuple[str, bool]:
     outside = bool(abs(yours - ref["mean"]) > ref["ci95"])
     return f"yours {yours:.2f}, reference {ref['mean']:.2f} ± {ref['ci95']:.2f}{' (!)' if outside else ''}", outside
@@ -197,14 +219,23 @@ def main() -> None:
     parser.add_argument(
         "--reference", nargs="?", const="", default=None, help="compare with a reference file (default: shipped)"
     )
+    parser.add_argument(
+        "--show-reference", nargs="?", const="", default=None, help="print a reference file as tables (default: shipped)"
+    )
     parser.add_argument("--write-reference", default=None, help="write the runs as a reference file (JSON)")
     parser.add_argument("--protocol", default="", help="with --write-reference: the protocol of the runs, in words")
+    parser.add_argument(
+        "--command", default=None, help="with --write-reference: the command that made the runs (default: this one)"
+    )
     args = parser.parse_args()
+    if args.show_reference is not None:
+        print(reference_table(load_reference(args.show_reference or None)))
+        return
     groups = load_runs(args.log_folder, args.algos, args.env)
     if not groups:
         raise SystemExit(f"error: no run with evaluations.npz under {args.log_folder!r}")
     if args.write_reference is not None:
-        reference = build_reference(groups, args.protocol, " ".join(sys.orig_argv))
+        reference = build_reference(groups, args.protocol, args.command or " ".join(sys.orig_argv))
         Path(args.write_reference).write_text(json.dumps(reference, indent=1) + "\n")
         print(f"Wrote {args.write_reference}")
     if args.reference is not None:

@@ -45,15 +45,23 @@ def test_a_reference_is_built_from_runs_and_compared_with_yours(tmp_path: Path) 
         _run_folder(tmp_path / "sweep", "mtsac", run, final)
     _table("-f", "sweep", "--write-reference", "ref.json", "--protocol", "synthetic, 2 tasks", cwd=tmp_path)
     reference = json.loads((tmp_path / "ref.json").read_text())
+    assert "--write-reference ref.json" in reference["command"]  # by default, the command that wrote it
+    _table("-f", "sweep", "--write-reference", "ref.json", "--command", "python scripts/sweep.py --seeds 1 2 3", cwd=tmp_path)
+    assert json.loads((tmp_path / "ref.json").read_text())["command"] == "python scripts/sweep.py --seeds 1 2 3"
+    _table("-f", "sweep", "--write-reference", "ref.json", "--protocol", "synthetic, 2 tasks", cwd=tmp_path)
+    reference = json.loads((tmp_path / "ref.json").read_text())
     entry = reference["results"][ENV]["mtsac"]
     assert reference["protocol"] == "synthetic, 2 tasks" and reference["versions"]["metaworld"] == "3.1.1"
-    assert "--write-reference ref.json" in reference["command"]
     assert (entry["n_seeds"], entry["budget_timesteps"], entry["n_eval_episodes_per_task"]) == (3, 200, 10)
     # overall final success of the seeds: 0.3, 0.5, 0.4 -> mean 0.4, CI half-width t(2) * 0.1 / sqrt(3)
     half = 4.303 * 0.1 / np.sqrt(3)
     assert entry["final"]["overall"] == pytest.approx({"mean": 0.4, "ci95": half})
     assert entry["final"]["per_task"]["reach"] == pytest.approx({"mean": 0.3, "ci95": half})
     assert entry["best"]["per_task"]["push"] == pytest.approx({"mean": 0.5, "ci95": half})  # the best is the last here
+
+    shown = _table("--show-reference", "ref.json", cwd=tmp_path).stdout
+    assert "Reference: synthetic, 2 tasks" in shown and "| method | seeds | reach | push | final | best |" in shown
+    assert f"| mtsac | 3 | 0.30 | 0.50 | 0.40 ± {half:.2f} | 0.40 ± {half:.2f} |" in shown
 
     _run_folder(tmp_path / "mine", "mtsac", 1, [0.3, 0.4])  # inside the interval (mean over tasks 0.35)
     outside = _run_folder(tmp_path / "mine", "mtsac", 2, [0.0, 0.0], timesteps=300)  # outside, and a longer budget

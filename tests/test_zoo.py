@@ -43,7 +43,7 @@ ALGOS = available_algos()
 def _train_argv(algo: str) -> list[str]:
     common = ["--algo", algo, "--seed", "0", "-f", "logs", "--num-threads", "1"]
     if algo in PIXEL_ALGOS:  # DMC physics + rendering: a few steps, no evaluation
-        small = str(HYPERPARAMS / "small.yml")
+        small = str(HYPERPARAMS / "small")
         return [*common, "--env", PIXEL_ENV, "-conf", small, "-n", "64", "-params", "learning_starts:32"]
     # 4 sub-envs: 60 vector steps, 30 of them with 2 updates each, one evaluation (1 episode per task) at the end
     evaluation = ["--eval-freq", "240", "--eval-episodes", "1"]
@@ -284,6 +284,20 @@ def test_unknown_algo_or_env_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "error: unknown environment id 'MT-PointGoal-v9'. Did you mean MT-PointGoal-v0" in proc.stdout
     assert "The mtgym ids are:" in proc.stdout
+
+
+def test_conf_directory_reads_the_algos_preset(capsys: pytest.CaptureFixture[str]) -> None:
+    # -conf <dir> is a preset family with one <algo>.yml per method, as rl-zoo's hyperparams/<algo>.yml
+    small = HYPERPARAMS / "small"
+    argv, _ = prepare_train_argv(["--algo", "care", "--env", POINT_GOAL, "-conf", str(small)], HYPERPARAMS)
+    assert argv[argv.index("-conf") + 1] == str(small / "care.yml")
+    argv, _ = prepare_train_argv(["--algo", "care", "--env", POINT_GOAL], HYPERPARAMS)  # default: hyperparams/care.yml
+    assert argv[argv.index("-conf") + 1] == str(HYPERPARAMS / "care.yml")
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_train_argv(["--algo", "distral", "--env", POINT_GOAL, "-conf", str(small)], HYPERPARAMS)
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert f"error: preset directory {small} has no distral.yml (it has presets for: care, deepmdp, hipbmdp," in message
 
 
 @pytest.mark.parametrize("missing", ["rl_zoo3", "optuna"])
