@@ -28,6 +28,7 @@ from typing import Any, Literal
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from mtgym.core import check_count
+from mtsb3.common.orthogonal_experts import MixtureOfOrthogonalExperts
 from mtsb3.common.pixel import PixelExtractor
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
@@ -231,6 +232,54 @@ def soft_modularization(
     )
 
 
+def moore(
+    n_experts: int = 4,
+    net_arch: Sequence[int] = (400, 400),
+    features_dim: int = 400,
+    head_net_arch: Sequence[int] = (),
+    qf_net_arch: Sequence[int] = (400,),
+    task_encoder_kwargs: dict[str, Any] | None = None,
+    moore_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """
+    **MOORE** (Hendawy et al. 2024, https://arxiv.org/abs/2311.11385, section 4; the authors' MetaWorld networks,
+    moore/utils/networks_sac.py): ``n_experts`` MLPs of ``env_obs``, orthonormalised per sample by Gram-Schmidt and mixed
+    by per-task weights (:class:`~mtsb3.common.orthogonal_experts.MixtureOfOrthogonalExperts`), then one output head per
+    task, for the actor (mean and log std from one head, the authors' ``--shared_mu_sigma``) and each Q-network (run with
+    ``disentangled_alpha=True``). The actor and the critic have their own experts and task weights, as the authors'.
+
+    The authors' critic experts read ``concat(state, action)``; an SB3 features extractor sees the observation only,
+    so here the action joins after the mixture, through a ``qf_net_arch`` hidden layer before the Q heads (without one a
+    Q head would be linear in the action). The twin Q-networks share the critic's experts (SB3's critic layout); the
+    authors build two whole critics.
+
+    :param n_experts: number of experts (authors: 4 on MT10, 6 on MT50)
+    :param net_arch: hidden sizes of each expert (authors: 400, 400, then the 400-unit linear output)
+    :param features_dim: size of each expert's representation (authors: 400)
+    :param head_net_arch: hidden sizes of each task head (authors: none, a linear head per task)
+    :param qf_net_arch: hidden sizes of each Q-network between ``concat(features, action)`` and its task heads
+    :param task_encoder_kwargs: ``None``: the task weights are a linear map of the task one-hot, as the authors'; else
+        kwargs of the policy's :class:`~mtsb3.common.task_encoder.TaskEncoder` (e.g. ``pretrained_embeddings``), whose
+        encoding the extractors map linearly to the weights
+    :param moore_kwargs: extra kwargs of :class:`~mtsb3.common.orthogonal_experts.MixtureOfOrthogonalExperts`
+    :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
+    """
+    check_count(n_experts, "n_experts")  # here, not only when the policy is built
+    arch = dict(pi=[], qf=list(qf_net_arch))
+    extractor_kwargs = dict(n_experts=n_experts, net_arch=list(net_arch), features_dim=features_dim)
+    if task_encoder_kwargs is not None:
+        policy_kwargs = _task_conditioned_extractor(
+            arch, task_encoder_kwargs, False, MixtureOfOrthogonalExperts, extractor_kwargs, moore_kwargs
+        )
+    else:
+        policy_kwargs = dict(
+            net_arch=arch,
+            features_extractor_class=MixtureOfOrthogonalExperts,
+            features_extractor_kwargs=dict(**extractor_kwargs, **(moore_kwargs or {})),
+        )
+    return dict(**policy_kwargs, multi_head=True, head_net_arch=list(head_net_arch))
+
+
 def mtrl_mt10_algo_kwargs(disentangled_alpha: bool = True) -> dict[str, Any]:
     """
     The :class:`mtsb3.MTSAC` settings shared by the mtrl MT10 docs commands (the mtrl docs, Baselines > Metaworld, and mtrl's
@@ -288,6 +337,7 @@ RECIPES: dict[str, Callable[..., dict[str, Any]]] = {
     "soft_modularization": soft_modularization,
     "care": care,
     "pixel_sac": pixel_sac,
+    "moore": moore,
 }
 
 

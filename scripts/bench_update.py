@@ -360,6 +360,20 @@ def bench_distral(args: argparse.Namespace) -> list[Result]:
     return [Result("Distral vs plain MTSAC, MT10", t_distral, t_plain, t_distral / t_plain, "time", "report")]
 
 
+def bench_moore(args: argparse.Namespace) -> list[Result]:
+    """
+    MOORE step (4 orthogonal experts of 3 x 400 for the actor and for the critic, per-task heads; the authors' MT10
+    networks, run/metaworld/run_metaworld_mt10_mhsac_mt_moore.sh) vs plain MTSAC (3x400), MT10 shapes, batch 1280.
+    """
+    from mtsb3.recipes import moore
+
+    common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device, disentangled_alpha=True)
+    model = make_model(MTSAC, policy_kwargs=moore(n_experts=4), **common)
+    plain = make_model(MTSAC, **common)
+    t_model, t_plain = alternate(step_timer(model, args.steps), step_timer(plain, args.steps), args.rounds)
+    return [Result("MOORE (4 experts x 3x400) vs plain MTSAC, MT10", t_model, t_plain, t_model / t_plain, "time", "report")]
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "mtsac": bench_mtsac,
     "multi_head": bench_multi_head,
@@ -368,6 +382,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "pixel": bench_pixel,
     "grad_methods": bench_grad_methods,
     "distral": bench_distral,
+    "moore": bench_moore,
 }
 
 

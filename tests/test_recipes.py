@@ -7,6 +7,7 @@ import pytest
 import torch as th
 
 from mtsb3 import MTSAC, make_mt_vec_env
+from mtsb3.common.orthogonal_experts import MixtureOfOrthogonalExperts
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
 from mtsb3.recipes import RECIPES, care, mt_mh_sac, mt_sac, mtrl_mt10_algo_kwargs, recipe
@@ -23,6 +24,7 @@ SMALL_RECIPES = {
     "sac_film": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "soft_modularization": dict(module_hidden=32, qf_net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "care": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
+    "moore": dict(n_experts=3, net_arch=[32], features_dim=16, qf_net_arch=[32]),
 }
 EXTRACTOR = {
     "mt_sac": FeedForwardEncoder,
@@ -31,6 +33,7 @@ EXTRACTOR = {
     "sac_film": FiLMEncoder,
     "soft_modularization": SoftModularizationExtractor,
     "care": MixtureOfEncoders,
+    "moore": MixtureOfOrthogonalExperts,
 }
 
 

@@ -99,6 +99,7 @@ def test_every_named_method_is_registered() -> None:
     assert set(ZOO_ALGOS) == {
         *("mtsac", "mtsac_te", "mtmhsac", "film", "softmod", "care"),
         *("pcgrad", "gradnorm", "cagrad", "distral", "sacae", "deepmdp", "hipbmdp"),
+        "moore",
     }
     missing = sorted(set(ZOO_ALGOS) - set(ALGOS))
     assert not missing, f"not importable: {missing}"

@@ -28,7 +28,8 @@ def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
     off-policy family, used again by ``--trial-id`` to retrain from a stored trial.
 
     :param sampled: ``one_minus_gamma``, ``batch_size_pow``, ``net_arch`` (a :data:`NET_ARCHS` name), ``policy__<key>``
-        (into ``policy_kwargs``), ``grad__<key>`` (into ``grad_method_kwargs``) and direct kwargs
+        (into ``policy_kwargs``), ``grad__<key>`` (into ``grad_method_kwargs``), ``extractor__<key>`` (into
+        ``policy_kwargs["features_extractor_kwargs"]``, merged into the recipe's) and direct kwargs
     :return: kwargs for the algorithm, with ``policy_kwargs["net_arch"]``
     """
     params = dict(sampled)
@@ -43,6 +44,11 @@ def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
     for key in [k for k in params if k.startswith("policy__")]:
         policy_kwargs[key.removeprefix("policy__")] = params.pop(key)
     grad_kwargs = {key.removeprefix("grad__"): params.pop(key) for key in [k for k in params if k.startswith("grad__")]}
+    extractor_kwargs = {
+        key.removeprefix("extractor__"): params.pop(key) for key in [k for k in params if k.startswith("extractor__")]
+    }
+    if extractor_kwargs:
+        policy_kwargs["features_extractor_kwargs"] = extractor_kwargs
     hyperparams.update(params)
     if policy_kwargs:
         hyperparams["policy_kwargs"] = policy_kwargs
@@ -113,3 +119,14 @@ def sample_distral_params(trial: optuna.Trial, n_actions: int, n_envs: int, addi
 def sample_pixel_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """Sampler for the pixel family (sacae, deepmdp, hipbmdp): smaller batches (pixels), up to the 2 x 1024 recipe."""
     return convert_mtsac_params(_sample_sac_core(trial, ["medium", "hipbmdp"], (6, 9)))
+
+
+def sample_moore_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for MOORE: the SAC core (the network belongs to the recipe) plus the number of orthogonal experts (the
+    authors' MetaWorld scripts: 4 on MT10, 6 on MT50) and the size of their representations (authors: 400).
+    """
+    params = _sample_sac_core(trial, None, (7, 11))
+    params["extractor__n_experts"] = trial.suggest_int("extractor__n_experts", 2, 10)
+    params["extractor__features_dim"] = trial.suggest_categorical("extractor__features_dim", [64, 128, 256, 400])
+    return convert_mtsac_params(params)
