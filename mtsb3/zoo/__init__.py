@@ -41,6 +41,7 @@ from mtsb3.zoo.samplers import (
     sample_encoder_params,
     sample_gradnorm_params,
     sample_mtsac_params,
+    sample_paco_params,
     sample_pcgrad_params,
     sample_pixel_params,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "sample_encoder_params",
     "sample_gradnorm_params",
     "sample_mtsac_params",
+    "sample_paco_params",
     "sample_pcgrad_params",
     "sample_pixel_params",
     "unavailable_algos",

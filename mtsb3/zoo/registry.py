@@ -12,6 +12,7 @@ from mtsb3.zoo.samplers import (
     sample_encoder_params,
     sample_gradnorm_params,
     sample_mtsac_params,
+    sample_paco_params,
     sample_pcgrad_params,
     sample_pixel_params,
 )
@@ -47,6 +48,7 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
     "sacae": ZooAlgo("mtsb3.sac_ae:SACAE", sample_pixel_params),
     "deepmdp": ZooAlgo("mtsb3.deepmdp:DeepMDP", sample_pixel_params),
     "hipbmdp": ZooAlgo("mtsb3.hipbmdp:HiPBMDP", sample_pixel_params),
+    "paco": ZooAlgo("mtsb3.paco:PaCo", sample_paco_params),
 }
 
 
