@@ -11,6 +11,7 @@ from mtsb3.deepmdp import DeepMDP
 from mtsb3.distral import Distral
 from mtsb3.hipbmdp import HiPBMDP
 from mtsb3.mtsac import MTSAC
+from mtsb3.paco import PaCo
 from mtsb3.sac_ae import SACAE
 
 __version__ = "0.1.0"
@@ -19,3 +20,4 @@ __all__ += ["MTSAC", "MultiTaskEvalCallback", "TaskBalancedReplayBuffer", "TaskE
 __all__ += ["SACAE", "DeepMDP", "HiPBMDP"]
 __all__ += ["Distral"]
 __all__ += ["PerTaskRolloutCallback", "RunCheckpointCallback"]
+__all__ += ["PaCo"]

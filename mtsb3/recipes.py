@@ -28,6 +28,7 @@ from typing import Any, Literal
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from mtgym.core import check_count
+from mtsb3.common.compositional import CompositionalTaskHeads
 from mtsb3.common.orthogonal_experts import MixtureOfOrthogonalExperts
 from mtsb3.common.pixel import PixelExtractor
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
@@ -328,6 +329,34 @@ def pixel_sac(
     return dict(net_arch=list(net_arch), features_extractor_class=PixelExtractor, features_extractor_kwargs=extractor_kwargs)
 
 
+def paco(n_param_sets: int = 5, net_arch: Sequence[int] = MTRL_NET_ARCH) -> dict[str, Any]:
+    """
+    **PaCo** (Sun et al. 2022, https://arxiv.org/abs/2210.11653, section 3): the actor and each Q-network are one
+    network per task whose parameters are composed from a shared set, ``theta_tau = Phi w_tau``, with ``Phi`` ``K``
+    full copies of the network's parameters and ``w_tau in R^K`` the learned task vector
+    (:class:`~mtsb3.common.compositional.CompositionalTaskHeads` in place of the per-task heads of a disjoint policy).
+    The networks read ``env_obs`` only: the task enters through ``w_tau`` (paco-mtrl's
+    paco/examples/metaworld_mt10_paco_conf.py, ``use_task_input=False``). Each network has its own ``Phi`` and ``w``,
+    as metaworld-algorithms' PaCo (paco-mtrl shares one task-vector network between actor and critics).
+
+    Run it with :class:`mtsb3.PaCo` for the paper's loss mask-out and w-reset (``disentangled_alpha=True``), or with
+    :class:`mtsb3.MTSAC` for the network alone.
+
+    :param n_param_sets: ``K``, the size of the parameter set (paco-mtrl MT10: 5)
+    :param net_arch: hidden sizes of the actor and of each Q-network
+    :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC` and :class:`mtsb3.PaCo`
+    :raises ValueError: if ``n_param_sets`` is not an integer >= 1
+    """
+    n_param_sets = check_count(n_param_sets, "n_param_sets (K, the size of PaCo's parameter set)")
+    return dict(
+        net_arch=list(net_arch),
+        disjoint_policy=True,
+        task_heads_class=CompositionalTaskHeads,
+        task_heads_kwargs=dict(n_param_sets=n_param_sets),
+        **_identity_extractor("none"),
+    )
+
+
 #: recipe name -> function returning the ``policy_kwargs`` (names as in the mtrl docs, Baselines > Metaworld)
 RECIPES: dict[str, Callable[..., dict[str, Any]]] = {
     "mt_sac": mt_sac,
@@ -338,6 +367,7 @@ RECIPES: dict[str, Callable[..., dict[str, Any]]] = {
     "care": care,
     "pixel_sac": pixel_sac,
     "moore": moore,
+    "paco": paco,
 }
 
 

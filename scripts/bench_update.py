@@ -374,6 +374,63 @@ def bench_moore(args: argparse.Namespace) -> list[Result]:
     return [Result("MOORE (4 experts x 3x400) vs plain MTSAC, MT10", t_model, t_plain, t_model / t_plain, "time", "report")]
 
 
+def _mix_paco_outputs(heads: Any, x: th.Tensor, task: th.Tensor) -> th.Tensor:
+    """PaCo's network as ALF's ``CompositionalFC`` runs it: every sample through all K layers, outputs mixed by its w."""
+    w = heads.task_vectors[0, task]  # (B, K)
+    h = x
+    for i, layer in enumerate(heads.layers):
+        outputs = th.baddbmm(layer.bias[0].unsqueeze(1), h.expand(heads.n_param_sets, -1, -1), layer.weight[0])
+        h = th.einsum("kbo,bk->bo", outputs, w)
+        if i < len(heads.layers) - 1:
+            h = heads.activation(h)
+    return h
+
+
+def bench_paco(args: argparse.Namespace) -> list[Result]:
+    """
+    PaCo step (K = 5 parameter sets; the 3x400 actor and twin critic composed per task; loss mask-out and w-reset)
+    vs plain MTSAC, MT10 shapes (batch 1280, uniform replay), and PaCo's layers computed as here (the T task weights
+    composed once, one matmul per task block) vs mixing the K layer outputs of every sample (ALF's CompositionalFC),
+    forward + backward of the actor network.
+    """
+    from mtsb3.common.compositional import CompositionalTaskHeads
+    from mtsb3.paco import PaCo
+    from mtsb3.recipes import paco
+
+    common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device, disentangled_alpha=True)
+    model = make_model(PaCo, policy_kwargs=paco(n_param_sets=5), **common)
+    plain = make_model(MTSAC, **common)
+    t_paco, t_plain = alternate(step_timer(model, args.steps), step_timer(plain, args.steps), args.rounds)
+    results = [
+        Result("PaCo (K=5, mask-out + w-reset) vs plain MTSAC, MT10", t_paco, t_plain, t_paco / t_plain, "time", "report")
+    ]
+
+    th.manual_seed(0)
+    heads = CompositionalTaskHeads(10, 39, NET_ARCH, 8, n_param_sets=5).to(args.device)
+    x = th.randn(1280, 39, device=args.device)
+    task = th.randint(0, 10, (1280,), device=args.device)
+    th.testing.assert_close(heads(x, task), _mix_paco_outputs(heads, x, task), rtol=1e-4, atol=1e-4)
+
+    def timer(forward: Callable[[], th.Tensor]) -> Callable[[], float]:
+        def run() -> float:
+            if th.cuda.is_available():
+                th.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(5):
+                heads.zero_grad(set_to_none=True)
+                forward().sum().backward()
+            if th.cuda.is_available():
+                th.cuda.synchronize()
+            return (time.perf_counter() - start) / 5
+
+        return run
+
+    t_compose, t_mix = alternate(timer(lambda: heads(x, task)), timer(lambda: _mix_paco_outputs(heads, x, task)), args.rounds)
+    name = "PaCo layers: compose T task weights vs mix K outputs per sample, 39->3x400->8, batch 1280"
+    results.append(Result(name, t_compose, t_mix, t_mix / t_compose, "speed-up", "report"))
+    return results
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "mtsac": bench_mtsac,
     "multi_head": bench_multi_head,
@@ -383,6 +440,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "grad_methods": bench_grad_methods,
     "distral": bench_distral,
     "moore": bench_moore,
+    "paco": bench_paco,
 }
 
 

@@ -14,7 +14,7 @@ from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, apply_recipe
 from tests._zoo_helpers import HYPERPARAMS
 from tests.sac_ae._helpers import random_venv
 
-METAWORLD_ALGOS = ("mtsac", "mtsac_te", "mtmhsac", "film", "softmod", "care", "pcgrad", "gradnorm", "cagrad")
+METAWORLD_ALGOS = ("mtsac", "mtsac_te", "mtmhsac", "film", "softmod", "care", "pcgrad", "gradnorm", "cagrad", "paco")
 PIXEL_ALGOS = ("sacae", "deepmdp", "hipbmdp")
 HIPBMDP_IDS = (
     "MT-HiPBMDP-Finger-Spin-vary-size-v0",

@@ -25,6 +25,7 @@ SMALL_RECIPES = {
     "soft_modularization": dict(module_hidden=32, qf_net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "care": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "moore": dict(n_experts=3, net_arch=[32], features_dim=16, qf_net_arch=[32]),
+    "paco": dict(net_arch=[32], n_param_sets=3),
 }
 EXTRACTOR = {
     "mt_sac": FeedForwardEncoder,
@@ -34,6 +35,7 @@ EXTRACTOR = {
     "soft_modularization": SoftModularizationExtractor,
     "care": MixtureOfEncoders,
     "moore": MixtureOfOrthogonalExperts,
+    "paco": FeedForwardEncoder,
 }
 
 

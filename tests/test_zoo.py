@@ -30,6 +30,7 @@ from mtsb3.zoo import (
     sample_cagrad_params,
     sample_gradnorm_params,
     sample_mtsac_params,
+    sample_paco_params,
 )
 from tests._zoo_helpers import HYPERPARAMS, load_script_module, run_scripts
 
@@ -100,6 +101,7 @@ def test_every_named_method_is_registered() -> None:
         *("mtsac", "mtsac_te", "mtmhsac", "film", "softmod", "care"),
         *("pcgrad", "gradnorm", "cagrad", "distral", "sacae", "deepmdp", "hipbmdp"),
         "moore",
+        "paco",
     }
     missing = sorted(set(ZOO_ALGOS) - set(ALGOS))
     assert not missing, f"not importable: {missing}"
@@ -221,6 +223,16 @@ def test_samplers_and_converter() -> None:
     merged = _merge_hyperparams(preset, {**gradnorm, "policy_kwargs": {"net_arch": [400]}})
     assert merged["policy_kwargs"] == {"net_arch": [400], "multi_head": True}
     assert merged["grad_method_kwargs"] == {"alpha": 1.5, "lr": 1e-6}
+    # PaCo: K goes into the recipe's task_heads_kwargs (a nested policy key), the stabilisers into the algorithm
+    paco_params = {**params, "policy__task_heads_kwargs__n_param_sets": 7, "loss_mask_threshold": 500.0, "w_reset": "copy"}
+    del paco_params["net_arch"]  # the network sizes are the recipe's
+    paco = sample_paco_params(optuna.trial.FixedTrial(paco_params), 4, 10, {})
+    assert paco["policy_kwargs"] == {"task_heads_kwargs": {"n_param_sets": 7}}
+    assert (paco["loss_mask_threshold"], paco["w_reset"]) == (500.0, "copy")
+    assert convert_mtsac_params(paco_params) == paco
+    preset = {"policy_kwargs": {"disjoint_policy": True, "task_heads_kwargs": {"n_param_sets": 5, "other": 1}}}
+    merged = _merge_hyperparams(preset, paco)["policy_kwargs"]
+    assert merged == {"disjoint_policy": True, "task_heads_kwargs": {"n_param_sets": 7, "other": 1}}
 
 
 def test_objective_is_success_where_defined_else_reward() -> None:

@@ -31,6 +31,7 @@ def check_task_options(
     condition_features_extractor_on_task: bool = False,
     concat_task_one_hot: bool = False,
     train_task_encoder_with_actor: bool = False,
+    custom_task_heads: bool = False,
 ) -> int | None:
     """
     The one check of the multi-task options of :class:`~mtsb3.mtsac.policies.MTSACPolicy` (see there): a combination
@@ -39,6 +40,7 @@ def check_task_options(
     effect without one (its default is ``True``).
 
     :param observation_space: the policy's observation space
+    :param custom_task_heads: whether ``task_heads_class`` or ``task_heads_kwargs`` are given
     :return: the number of tasks when an option needs the task index, else ``None``
     :raises ValueError: for options that need another one, or that conflict, or that need a ``Discrete`` task_obs
         the observation space does not have
@@ -51,6 +53,10 @@ def check_task_options(
     for on, needed, message in requirements:
         if on and not needed:
             raise ValueError(message + "use_task_encoder=True (it uses the policy's task encoder, built only then)")
+    if custom_task_heads and not multi_head:
+        raise ValueError(
+            "task_heads_class/task_heads_kwargs build the per-task heads: they need multi_head=True or disjoint_policy=True"
+        )
     if head_net_arch and not multi_head:
         raise ValueError(f"head_net_arch={head_net_arch!r} needs multi_head=True (it sizes the per-task output heads)")
     if multi_head and use_sde:

@@ -33,6 +33,8 @@ class MTCritic(BaseModel):
     :param multi_head: one output head per task for every Q-network
     :param head_net_arch: hidden sizes of each head
     :param task_encoder: see :class:`MTSACPolicy`
+    :param task_heads_class: see :class:`MTSACPolicy`
+    :param task_heads_kwargs: see :class:`MTSACPolicy`
     """
 
     features_extractor: BaseFeaturesExtractor
@@ -56,6 +58,8 @@ class MTCritic(BaseModel):
         concat_task_one_hot: bool = False,
         condition_features_extractor_on_task: bool = False,
         detach_task_encoding: bool = False,
+        task_heads_class: type[nn.Module] | None = None,
+        task_heads_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
@@ -74,12 +78,16 @@ class MTCritic(BaseModel):
         self.n_critics, self.share_features_extractor = n_critics, share_features_extractor
         self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
         in_dim = features_dim + self.conditioning.extra_dim() + get_action_dim(action_space)
-        self.heads: TaskHeads | None = None
+        self.task_heads_class, self.task_heads_kwargs = task_heads_class, dict(task_heads_kwargs or {})
+        self.heads: nn.Module | None = None
         if multi_head:
             assert n_tasks is not None, "check_task_options: multi_head=True needs a Discrete task_obs"
             self.q_networks = BatchedMLP(n_critics, in_dim, self.net_arch, None, activation_fn)
             last_dim = self.net_arch[-1] if self.net_arch else in_dim
-            self.heads = TaskHeads(n_tasks, last_dim, self.head_net_arch, 1, activation_fn, n_groups=n_critics)
+            heads_class = task_heads_class or TaskHeads
+            self.heads = heads_class(
+                n_tasks, last_dim, self.head_net_arch, 1, activation_fn, n_groups=n_critics, **self.task_heads_kwargs
+            )
         else:
             self.q_networks = BatchedMLP(n_critics, in_dim, self.net_arch, 1, activation_fn)
 
@@ -96,6 +104,8 @@ class MTCritic(BaseModel):
                 n_tasks=self.n_tasks,
                 multi_head=self.multi_head,
                 head_net_arch=self.head_net_arch,
+                task_heads_class=self.task_heads_class,
+                task_heads_kwargs=self.task_heads_kwargs,
                 **self.conditioning.get_constructor_parameters(),
             )
         )

@@ -26,6 +26,14 @@ def _optimizer_params(optimizer: th.optim.Optimizer) -> list[th.nn.Parameter]:
     return [param for group in optimizer.param_groups for param in group["params"]]
 
 
+def _weighted(loss: th.Tensor, weights: th.Tensor | None, keep: th.Tensor | None) -> th.Tensor:
+    """:return: the per-sample ``loss`` times the task loss ``weights``, and 0 where ``keep`` is False (if given)."""
+    if weights is not None:
+        loss = loss * weights
+    # a select, not a product: a left-out loss is exactly 0 even where it overflowed (0 * inf is nan)
+    return loss if keep is None else th.where(keep, loss, th.zeros_like(loss))
+
+
 class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
     """
     Multi-task Soft Actor-Critic: SAC on a multi-task ``Dict`` observation (mtrl's ``sac.Agent``, mtrl/agent/sac.py; Meta-World
@@ -262,6 +270,17 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         """
         return {}
 
+    def _loss_mask(self, critic_loss: th.Tensor, task_idx: th.Tensor | None) -> th.Tensor | None:
+        """
+        Hook: which samples' losses enter this gradient step's critic and actor updates, decided on the step's critic
+        loss (PaCo's loss mask-out, :class:`mtsb3.paco.PaCo`, leaves out the tasks whose loss diverges).
+
+        :param critic_loss: ``(batch,)`` detached per-sample critic losses (before the task loss weights)
+        :param task_idx: ``(batch,)`` task indices (``None`` without a per-task option)
+        :return: ``(batch,)`` bool, True for the samples to keep; ``None`` keeps them all (MTSAC)
+        """
+        return None
+
     def _update_target_networks(self) -> None:
         """
         Polyak-average the target critic (mtrl's ``sac.Agent.update``, step 4): its features extractor with
@@ -323,15 +342,15 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
         # per sample: 0.5 * sum over critics of the squared TD error (SB3's loss before the batch mean)
         critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
-        if weights is not None:
-            critic_loss = critic_loss * weights
+        keep = self._loss_mask(critic_loss.detach(), task_idx)
+        critic_loss = _weighted(critic_loss, weights, keep)
         critic_params = _optimizer_params(self.critic.optimizer)
         logs["critic_loss"] = self._apply_update(
             self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner
         )
 
         if update_actor:
-            logs["actor_loss"] = self._actor_step(replay_data, actions_pi, log_prob, ent_coef, task_idx, weights)
+            logs["actor_loss"] = self._actor_step(replay_data, actions_pi, log_prob, ent_coef, task_idx, weights, keep)
         # (SB3's order of the train/ keys)
         return {key: logs[key] for key in ("ent_coef", "actor_loss", "critic_loss", "ent_coef_loss") if key in logs}
 
@@ -343,16 +362,15 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         ent_coef: th.Tensor,
         task_idx: th.Tensor | None,
         weights: th.Tensor | None,
+        keep: th.Tensor | None = None,
     ) -> th.Tensor:
-        """:return: the detached actor loss of one actor update (critic frozen)"""
+        """:return: the detached actor loss of one actor update (critic frozen), over the samples ``keep`` selects"""
         critic_params = _optimizer_params(self.critic.optimizer)
         # the critic is a constant of the actor loss: skip the critic weight gradients SB3 computes and discards
         with frozen(critic_params):
             q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
         min_qf_pi, _ = th.min(q_values_pi, dim=1)
-        actor_loss = ent_coef * log_prob - min_qf_pi
-        if weights is not None:
-            actor_loss = actor_loss * weights
+        actor_loss = _weighted(ent_coef * log_prob - min_qf_pi, weights, keep)
         actor_params = _optimizer_params(self.actor.optimizer)
         return self._apply_update(self.actor.optimizer, actor_loss, task_idx, actor_params, self.actor_grad_combiner)
 

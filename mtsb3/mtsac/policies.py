@@ -84,6 +84,8 @@ class MTActor(Actor):
         detach_task_encoding: bool = True,
         log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
         squash_log_std: bool = False,
+        task_heads_class: type[nn.Module] | None = None,
+        task_heads_kwargs: dict[str, Any] | None = None,
     ):
         conditioning = TaskConditioning(
             observation_space,
@@ -112,13 +114,16 @@ class MTActor(Actor):
         self.features_dim = features_dim  # without the conditioning, as passed (for _get_constructor_parameters)
         self.conditioning = conditioning
         self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
-        self.heads: TaskHeads | None = None
+        self.task_heads_class, self.task_heads_kwargs = task_heads_class, dict(task_heads_kwargs or {})
+        self.heads: nn.Module | None = None
         if multi_head:
             assert n_tasks is not None, "check_task_options: multi_head=True needs a Discrete task_obs"
             last_dim = net_arch[-1] if net_arch else features_dim + conditioning.extra_dim()
             # one head outputs mean and log_std together: a single batched op per layer
             del self.mu, self.log_std
-            self.heads = TaskHeads(n_tasks, last_dim, self.head_net_arch, 2 * get_action_dim(action_space), activation_fn)
+            heads_class = task_heads_class or TaskHeads
+            out_dim = 2 * get_action_dim(action_space)
+            self.heads = heads_class(n_tasks, last_dim, self.head_net_arch, out_dim, activation_fn, **self.task_heads_kwargs)
         self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -129,6 +134,8 @@ class MTActor(Actor):
             n_tasks=self.n_tasks,
             multi_head=self.multi_head,
             head_net_arch=self.head_net_arch,
+            task_heads_class=self.task_heads_class,
+            task_heads_kwargs=self.task_heads_kwargs,
             **self.conditioning.get_constructor_parameters(),
         )
         return data
@@ -188,6 +195,11 @@ class MTSACPolicy(SACPolicy):
     :param disjoint_policy: one whole actor and one whole pair of Q-networks per task (mtrl
         ``should_use_disjoint_policy``): every layer of ``net_arch`` becomes a per-task head
         (:mod:`mtsb3.mtsac.disjoint`)
+    :param task_heads_class: the class of the per-task heads (``multi_head`` or ``disjoint_policy``), called as
+        ``task_heads_class(n_tasks, in_features, head_net_arch, out_features, activation_fn, n_groups=..., **kwargs)``
+        with ``task_heads_kwargs`` and the interface of :class:`~mtsb3.mtsac.conditioning.TaskHeads` (the default), e.g. PaCo's
+        :class:`~mtsb3.common.compositional.CompositionalTaskHeads`
+    :param task_heads_kwargs: its extra kwargs (``n_param_sets`` for PaCo)
     :param kwargs: the other arguments are those of SB3's ``SACPolicy``
     """
 
@@ -224,6 +236,8 @@ class MTSACPolicy(SACPolicy):
         log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
         squash_log_std: bool = False,
         disjoint_policy: bool = False,
+        task_heads_class: type[nn.Module] | None = None,
+        task_heads_kwargs: dict[str, Any] | None = None,
     ):
         self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
         if squash_log_std and use_sde:
@@ -244,8 +258,10 @@ class MTSACPolicy(SACPolicy):
             condition_features_extractor_on_task=condition_features_extractor_on_task,
             concat_task_one_hot=concat_task_one_hot,
             train_task_encoder_with_actor=train_task_encoder_with_actor,
+            custom_task_heads=task_heads_class is not None or bool(task_heads_kwargs),
         )
         self.multi_head, self.head_net_arch = multi_head, list(head_net_arch or [])
+        self.task_heads_class, self.task_heads_kwargs = task_heads_class, dict(task_heads_kwargs or {})
         self.use_task_encoder, self.task_encoder_kwargs = use_task_encoder, dict(task_encoder_kwargs or {})
         self.concat_task_encoding = concat_task_encoding
         self.condition_features_extractor_on_task = condition_features_extractor_on_task
@@ -275,6 +291,8 @@ class MTSACPolicy(SACPolicy):
             n_tasks=self.n_tasks,
             multi_head=self.multi_head,
             head_net_arch=self.head_net_arch,
+            task_heads_class=self.task_heads_class,
+            task_heads_kwargs=self.task_heads_kwargs,
             task_encoder=task_encoder,
             concat_task_encoding=self.concat_task_encoding,
             concat_task_one_hot=self.concat_task_one_hot,
@@ -347,6 +365,8 @@ class MTSACPolicy(SACPolicy):
                 log_std_bounds=self.log_std_bounds,
                 squash_log_std=self.squash_log_std,
                 disjoint_policy=self.disjoint_policy,
+                task_heads_class=self.task_heads_class,
+                task_heads_kwargs=self.task_heads_kwargs,
             )
         )
         if self.disjoint_policy:

@@ -42,6 +42,7 @@ from mtsb3.zoo.samplers import (
     sample_gradnorm_params,
     sample_moore_params,
     sample_mtsac_params,
+    sample_paco_params,
     sample_pcgrad_params,
     sample_pixel_params,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "sample_gradnorm_params",
     "sample_moore_params",
     "sample_mtsac_params",
+    "sample_paco_params",
     "sample_pcgrad_params",
     "sample_pixel_params",
     "unavailable_algos",

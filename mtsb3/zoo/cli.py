@@ -128,7 +128,7 @@ def _resolve_conf(argv: list[str], algo: str, hyperparams_dir: str | os.PathLike
     flag = next((i for i, arg in enumerate(argv) if arg in ("-conf", "--conf-file")), None)
     if flag is None:
         preset = Path(hyperparams_dir) / f"{algo}.yml"
-        return argv + ["-conf", str(preset)] if preset.is_file() else argv
+        return [*argv, "-conf", str(preset)] if preset.is_file() else argv
     if flag + 1 < len(argv) and Path(argv[flag + 1]).is_dir():
         family = Path(argv[flag + 1])
         preset = family / f"{algo}.yml"

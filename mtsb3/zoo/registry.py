@@ -13,6 +13,7 @@ from mtsb3.zoo.samplers import (
     sample_gradnorm_params,
     sample_moore_params,
     sample_mtsac_params,
+    sample_paco_params,
     sample_pcgrad_params,
     sample_pixel_params,
 )
@@ -49,6 +50,7 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
     "deepmdp": ZooAlgo("mtsb3.deepmdp:DeepMDP", sample_pixel_params),
     "hipbmdp": ZooAlgo("mtsb3.hipbmdp:HiPBMDP", sample_pixel_params),
     "moore": ZooAlgo("mtsb3:MTSAC", sample_moore_params, ("mtsb3.recipes:moore",)),
+    "paco": ZooAlgo("mtsb3.paco:PaCo", sample_paco_params),
 }
 
 

@@ -28,8 +28,9 @@ def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
     off-policy family, used again by ``--trial-id`` to retrain from a stored trial.
 
     :param sampled: ``one_minus_gamma``, ``batch_size_pow``, ``net_arch`` (a :data:`NET_ARCHS` name), ``policy__<key>``
-        (into ``policy_kwargs``), ``grad__<key>`` (into ``grad_method_kwargs``), ``extractor__<key>`` (into
-        ``policy_kwargs["features_extractor_kwargs"]``, merged into the recipe's) and direct kwargs
+        (into ``policy_kwargs``; ``policy__<name>_kwargs__<key>`` into the ``<name>_kwargs`` dict of ``policy_kwargs``,
+        merged into the recipe's, e.g. ``policy__features_extractor_kwargs__n_experts``), ``grad__<key>`` (into
+        ``grad_method_kwargs``) and direct kwargs
     :return: kwargs for the algorithm, with ``policy_kwargs["net_arch"]``
     """
     params = dict(sampled)
@@ -42,13 +43,12 @@ def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
     if "net_arch" in params:
         policy_kwargs["net_arch"] = list(NET_ARCHS[params.pop("net_arch")])
     for key in [k for k in params if k.startswith("policy__")]:
-        policy_kwargs[key.removeprefix("policy__")] = params.pop(key)
+        name, _, inner = key.removeprefix("policy__").partition("__")
+        if inner:  # one key of a kwargs dict of the policy (the preset's other keys are kept by the merge)
+            policy_kwargs.setdefault(name, {})[inner] = params.pop(key)
+        else:
+            policy_kwargs[name] = params.pop(key)
     grad_kwargs = {key.removeprefix("grad__"): params.pop(key) for key in [k for k in params if k.startswith("grad__")]}
-    extractor_kwargs = {
-        key.removeprefix("extractor__"): params.pop(key) for key in [k for k in params if k.startswith("extractor__")]
-    }
-    if extractor_kwargs:
-        policy_kwargs["features_extractor_kwargs"] = extractor_kwargs
     hyperparams.update(params)
     if policy_kwargs:
         hyperparams["policy_kwargs"] = policy_kwargs
@@ -127,6 +127,19 @@ def sample_moore_params(trial: optuna.Trial, n_actions: int, n_envs: int, additi
     authors' MetaWorld scripts: 4 on MT10, 6 on MT50) and the size of their representations (authors: 400).
     """
     params = _sample_sac_core(trial, None, (7, 11))
-    params["extractor__n_experts"] = trial.suggest_int("extractor__n_experts", 2, 10)
-    params["extractor__features_dim"] = trial.suggest_categorical("extractor__features_dim", [64, 128, 256, 400])
+    extractor = "policy__features_extractor_kwargs__"
+    params[f"{extractor}n_experts"] = trial.suggest_int(f"{extractor}n_experts", 2, 10)
+    params[f"{extractor}features_dim"] = trial.suggest_categorical(f"{extractor}features_dim", [64, 128, 256, 400])
+    return convert_mtsac_params(params)
+
+
+def sample_paco_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for PaCo: the SAC core (the network sizes are the recipe's) plus the parameter-set size ``K``
+    (paco-mtrl MT10: 5), the loss mask-out threshold (paco-mtrl: 3e3, on its reward scale) and the w-reset method.
+    """
+    params = _sample_sac_core(trial, None, (7, 11))
+    params["policy__task_heads_kwargs__n_param_sets"] = trial.suggest_int("policy__task_heads_kwargs__n_param_sets", 2, 10)
+    params["loss_mask_threshold"] = trial.suggest_float("loss_mask_threshold", 1e2, 1e5, log=True)
+    params["w_reset"] = trial.suggest_categorical("w_reset", ["interpolate", "copy"])
     return convert_mtsac_params(params)
