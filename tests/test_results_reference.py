@@ -80,12 +80,25 @@ def test_a_reference_is_built_from_runs_and_compared_with_yours(tmp_path: Path) 
     assert f"**{ENV}**, care: no reference" in _table("-f", "other", "--reference", "ref.json", cwd=tmp_path).stdout
 
 
-def test_no_reference_ships_yet(tmp_path: Path) -> None:
+def test_the_shipped_reference_is_the_mt10_sweep(tmp_path: Path) -> None:
     from importlib import resources
 
-    # the reference table is made by a sweep on the final presets; no placeholder numbers ship meanwhile
-    assert not resources.files("mtsb3").joinpath("data/reference_results.json").is_file()
-    _run_folder(tmp_path / "logs", "mtsac", 1, [0.3, 0.5])
-    proc = _table("--reference", cwd=tmp_path, check=False)
+    # README's reference results: the small MT10 family, 5 methods x 3 seeds, made by scripts/sweep.py
+    reference = json.loads(resources.files("mtsb3").joinpath("data/reference_results.json").read_text())
+    methods = reference["results"]["MT-MetaWorld-MT10-v0"]
+    assert set(methods) == {"mtsac", "mtmhsac", "care", "softmod", "pcgrad"}
+    for entry in methods.values():
+        assert (entry["n_seeds"], entry["budget_timesteps"], entry["n_eval_episodes_per_task"]) == (3, 100_000, 1)
+        assert entry["tasks"][0] == "reach-v3" and len(entry["tasks"]) == 10
+        assert 0.0 <= entry["final"]["overall"]["mean"] <= entry["best"]["overall"]["mean"] <= 1.0
+    assert reference["command"].startswith("python scripts/sweep.py --algos mtmhsac mtsac care softmod pcgrad")
+    assert reference["versions"]["metaworld"] == "3.1.1" and "hyperparams/small" in reference["protocol"]
+    shown = _table("--show-reference", cwd=tmp_path).stdout
+    assert shown.count("| 3 |") == 5 and "| mtmhsac | 3 |" in shown
+
+
+def test_an_unreadable_reference_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text(json.dumps({"format": 0, "results": {}}))
+    proc = _table("--show-reference", "old.json", cwd=tmp_path, check=False)
     assert proc.returncode == 1
-    assert "this version of mtsb3 ships no reference results (mtsb3/data/reference_results.json)" in proc.stderr
+    assert "error: old.json has format 0, expected 1" in proc.stderr

@@ -4,17 +4,15 @@ MTSAC learning checks.
 * CI: MT-PointGoal-v0 (4 goals hidden from ``env_obs``, so the policy must use the task; 30-step episodes). Standing
   still scores -30 per episode, a random policy about -31, the optimum about -5.5. After 4000 steps every config scores
   between -15 and -12 on the seeds tried (0-3), so the asserted -20 has a wide margin.
-* ``-m expensive``: MT-MetaWorld-MT10-v0 (mtrl protocol), 100k steps with the mtrl MT10 recipe (the mtrl docs, Baselines >
-  Metaworld).
+* ``-m expensive``: README's main job at its full budget on MT-MetaWorld-MT10-v0 (tests/test_main_job.py).
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import SubprocVecEnv
 
-from mtsb3 import MTSAC, MultiTaskEvalCallback, TaskBalancedReplayBuffer, make_mt_vec_env
+from mtsb3 import MTSAC, TaskBalancedReplayBuffer, make_mt_vec_env
 from mtsb3.common.callbacks import evaluate_per_task, summarize
 
 POINT_GOAL = "MT-PointGoal-v0"
@@ -55,28 +53,3 @@ def test_mtsac_learns_point_goal(config):
     returns = [r["mean_reward"] for r in results.values()]
     assert summarize(results)["mean_reward"] > MEAN_RETURN_THRESHOLD, results
     assert min(returns) > TASK_RETURN_THRESHOLD, results
-
-
-@pytest.mark.expensive
-def test_mtsac_mt10_100k_steps(tmp_path):
-    """mtrl's MT-SAC MT10 recipe (batch 1280, 3x400, disentangled alpha), 100k env steps = 10k updates."""
-    pytest.importorskip("metaworld", reason="needs `pip install mtgym[metaworld]`")
-    env = make_mt_vec_env("MT-MetaWorld-MT10-v0", seed=1)
-    eval_env = make_mt_vec_env("MT-MetaWorld-MT10-v0", seed=1001)
-    model = MTSAC(
-        "MultiInputPolicy",
-        env,
-        disentangled_alpha=True,
-        batch_size=1280,
-        learning_starts=15_000,
-        buffer_size=1_000_000,
-        policy_kwargs=dict(net_arch=[400, 400, 400]),
-        seed=1,
-    )
-    callback = MultiTaskEvalCallback(eval_env, n_eval_episodes=1, eval_freq=2_500, log_path=str(tmp_path), verbose=1)
-    model.learn(100_000, callback=callback, progress_bar=False)
-    success = np.array([r["success_rate"] for r in callback.last_results.values()])
-    print({name: r["success_rate"] for name, r in callback.last_results.items()})
-    assert len(success) == 10
-    # mtrl's MT-SAC solves reach, drawer-close, button-press-topdown and window-open/close early on
-    assert success.mean() >= 0.2, callback.last_results
