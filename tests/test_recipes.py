@@ -23,6 +23,7 @@ SMALL_RECIPES = {
     "sac_film": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "soft_modularization": dict(module_hidden=32, qf_net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "care": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
+    "brc": dict(critic_width=32, critic_blocks=1, actor_width=16, actor_blocks=1, embedding_dim=8, n_atoms=21),
 }
 EXTRACTOR = {
     "mt_sac": FeedForwardEncoder,
@@ -31,6 +32,7 @@ EXTRACTOR = {
     "sac_film": FiLMEncoder,
     "soft_modularization": SoftModularizationExtractor,
     "care": MixtureOfEncoders,
+    "brc": FeedForwardEncoder,
 }
 
 

@@ -33,6 +33,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
+from mtsb3.common.bronet import BroNet, check_trunk
 from mtsb3.common.task import check_task_obs
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.mtsac.actor import DEFAULT_LOG_STD_BOUNDS, bound_log_std, check_log_std_bounds
@@ -57,7 +58,7 @@ class MTActor(Actor):
     """
     SAC actor with task conditioning and optional per-task output heads.
 
-    See :class:`MTSACPolicy` for the multi-task parameters; the others are those of SB3's SAC ``Actor``.
+    See :class:`MTSACPolicy` for the multi-task parameters and ``trunk``; the others are those of SB3's SAC ``Actor``.
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class MTActor(Actor):
         detach_task_encoding: bool = True,
         log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
         squash_log_std: bool = False,
+        trunk: str = "mlp",
     ):
         conditioning = TaskConditioning(
             observation_space,
@@ -111,6 +113,10 @@ class MTActor(Actor):
         )
         self.features_dim = features_dim  # without the conditioning, as passed (for _get_constructor_parameters)
         self.conditioning = conditioning
+        self.trunk = trunk
+        if trunk == "bronet":
+            # SB3's Actor has no hook for its MLP: the BroNet, with the same layer sizes (the same output width), replaces it
+            self.latent_pi = BroNet(features_dim + conditioning.extra_dim(), net_arch, activation_fn=activation_fn)
         self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
         self.heads: TaskHeads | None = None
         if multi_head:
@@ -129,6 +135,7 @@ class MTActor(Actor):
             n_tasks=self.n_tasks,
             multi_head=self.multi_head,
             head_net_arch=self.head_net_arch,
+            trunk=self.trunk,
             **self.conditioning.get_constructor_parameters(),
         )
         return data
@@ -188,6 +195,13 @@ class MTSACPolicy(SACPolicy):
     :param disjoint_policy: one whole actor and one whole pair of Q-networks per task (mtrl
         ``should_use_disjoint_policy``): every layer of ``net_arch`` becomes a per-task head
         (:mod:`mtsb3.mtsac.disjoint`)
+    :param trunk: how the layers of ``net_arch`` are wired: ``"mlp"`` (SB3), or ``"bronet"``, the residual LayerNorm MLP
+        of BRO/BRC (:class:`~mtsb3.common.bronet.BroNet`, ``net_arch = [width] * (1 + 2 * n_blocks)``); one name for
+        both networks or ``dict(pi=..., qf=...)``. Per-task heads go on top of it.
+    :param critic_type: ``"regression"`` (a scalar Q-value, SB3) or ``"categorical"`` (logits over a fixed support,
+        trained by cross-entropy, BRC; :mod:`mtsb3.common.categorical`)
+    :param categorical_kwargs: the support of a categorical critic: ``n_atoms`` (BRC: 101), ``v_min``, ``v_max``
+        (BRC: -10, 10)
     :param kwargs: the other arguments are those of SB3's ``SACPolicy``
     """
 
@@ -224,7 +238,12 @@ class MTSACPolicy(SACPolicy):
         log_std_bounds: tuple[float, float] = DEFAULT_LOG_STD_BOUNDS,
         squash_log_std: bool = False,
         disjoint_policy: bool = False,
+        trunk: str | dict[str, str] = "mlp",
+        critic_type: str = "regression",
+        categorical_kwargs: dict[str, Any] | None = None,
     ):
+        self.trunk, (self.pi_trunk, self.qf_trunk) = trunk, check_trunk(trunk, disjoint_policy)
+        self.critic_type, self.categorical_kwargs = critic_type, dict(categorical_kwargs or {})
         self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
         if squash_log_std and use_sde:
             raise ValueError("squash_log_std=True bounds the actor's log std output: gSDE (use_sde=True) learns its own")
@@ -347,6 +366,9 @@ class MTSACPolicy(SACPolicy):
                 log_std_bounds=self.log_std_bounds,
                 squash_log_std=self.squash_log_std,
                 disjoint_policy=self.disjoint_policy,
+                trunk=self.trunk,
+                critic_type=self.critic_type,
+                categorical_kwargs=self.categorical_kwargs,
             )
         )
         if self.disjoint_policy:
@@ -383,7 +405,8 @@ class MTSACPolicy(SACPolicy):
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         detach = not self.train_task_encoder_with_actor
         log_std = dict(log_std_bounds=self.log_std_bounds, squash_log_std=self.squash_log_std)
-        return MTActor(**actor_kwargs, **self._task_kwargs(self.task_encoder, detach), **log_std).to(self.device)
+        task_kwargs = self._task_kwargs(self.task_encoder, detach)
+        return MTActor(**actor_kwargs, **task_kwargs, **log_std, trunk=self.pi_trunk).to(self.device)
 
     def make_critic(
         self, features_extractor: BaseFeaturesExtractor | None = None, task_encoder: TaskEncoder | None = None
@@ -394,7 +417,8 @@ class MTSACPolicy(SACPolicy):
         """
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         task_encoder = task_encoder if task_encoder is not None else self.task_encoder
-        return MTCritic(**critic_kwargs, **self._task_kwargs(task_encoder, detach=False)).to(self.device)
+        value = dict(trunk=self.qf_trunk, critic_type=self.critic_type, categorical_kwargs=self.categorical_kwargs)
+        return MTCritic(**critic_kwargs, **self._task_kwargs(task_encoder, detach=False), **value).to(self.device)
 
 
 class MultiInputPolicy(MTSACPolicy):

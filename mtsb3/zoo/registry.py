@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mtsb3.zoo.samplers import (
+    sample_brc_params,
     sample_cagrad_params,
     sample_distral_params,
     sample_encoder_params,
@@ -47,6 +48,7 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
     "sacae": ZooAlgo("mtsb3.sac_ae:SACAE", sample_pixel_params),
     "deepmdp": ZooAlgo("mtsb3.deepmdp:DeepMDP", sample_pixel_params),
     "hipbmdp": ZooAlgo("mtsb3.hipbmdp:HiPBMDP", sample_pixel_params),
+    "brc": ZooAlgo("mtsb3:MTSAC", sample_brc_params, ("mtsb3.recipes:brc",)),
 }
 
 
