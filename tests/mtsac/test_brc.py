@@ -12,6 +12,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 import torch as th
+import yaml
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -24,6 +25,8 @@ from mtsb3.common.reward_scaling import discounted_returns
 from mtsb3.common.task import task_indices
 from mtsb3.mtsac import mtsac as mtsac_module
 from mtsb3.recipes import brc
+from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, apply_recipe
+from tests._zoo_helpers import HYPERPARAMS
 from tests.mtsac._envs import BoxTaskEnv
 
 ENV_ID = "MT-PointGoal-v0"
@@ -208,6 +211,24 @@ def test_bad_arguments_raise():
         _model(dict(net_arch=[8]), env=DummyVecEnv([BoxTaskEnv]), normalize_task_returns=10.0)
     with pytest.raises(ValueError, match=r"categorical_kwargs=.*needs critic_type='categorical'"):
         _model(dict(net_arch=[8], categorical_kwargs=dict(n_atoms=11)))
+
+
+def test_metaworld_presets_build_brcs_networks():
+    presets = yaml.safe_load((HYPERPARAMS / "brc.yml").read_text())
+    widths = {"MT-MetaWorld-MT10-v0": 1024, "MT-MetaWorld-MT50-v0": 4096, "MT-MetaWorldPlus-MT10-v0": 1024}
+    widths.update({"MT-MetaWorldPlus-MT25-v0": 4096, "MT-MetaWorldPlus-MT50-v0": 4096})
+    for env_id, width in widths.items():
+        preset = presets[env_id]
+        assert preset["recipe"] == "brc" and preset["recipe_kwargs"]["critic_width"] == width, env_id
+        assert (preset["normalize_task_returns"], preset["max_grad_norm"], preset["batch_size"]) == (10.0, 1.0, 1024)
+        assert (preset["ent_coef"], preset["target_entropy"], preset["gradient_steps"]) == ("auto_0.1", -2.0, 2)
+    preset = presets["MT-MetaWorld-MT10-v0"]
+    hyperparams = apply_recipe(preset["recipe"], preset["recipe_kwargs"], preset)
+    kwargs = {k: v for k, v in hyperparams.items() if k not in (*ZOO_ONLY_KEYS, "n_timesteps", "policy", "env_wrapper")}
+    model = MTSAC(preset["policy"], make_mt_vec_env(ENV_ID), **{**kwargs, "buffer_size": 1000})
+    assert model.policy.net_arch == {"pi": [256] * 3, "qf": [1024] * 5}  # BroNets: 1 and 2 residual blocks
+    assert model.critic.support.n_atoms == 101 and model.policy.task_encoder.output_dim == 32
+    assert model.actor.squash_log_std and model.actor.log_std_bounds == (-10.0, 2.0)  # BRC's NormalTanhPolicy
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
