@@ -25,9 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import torch as th
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
 from mtgym.core import check_count
+from mtsb3.common.bronet import bronet_arch
 from mtsb3.common.compositional import CompositionalTaskHeads
 from mtsb3.common.orthogonal_experts import MixtureOfOrthogonalExperts
 from mtsb3.common.pixel import PixelExtractor
@@ -357,6 +359,52 @@ def paco(n_param_sets: int = 5, net_arch: Sequence[int] = MTRL_NET_ARCH) -> dict
     )
 
 
+def brc(
+    critic_width: int = 1024,
+    critic_blocks: int = 2,
+    actor_width: int = 256,
+    actor_blocks: int = 1,
+    embedding_dim: int = 32,
+    n_atoms: int = 101,
+    v_max: float = 10.0,
+    weight_decay: float = 1e-4,
+) -> dict[str, Any]:
+    """
+    **BRC** (Nauman et al. 2025, "Bigger, Regularized, Categorical", https://arxiv.org/abs/2505.23150;
+    naumix/BiggerRegularizedCategorical, jaxrl/agent/brc_learner.py and jaxrl/networks.py): BroNet actor and critic
+    (:class:`~mtsb3.common.bronet.BroNet`, Nauman et al. 2024, https://arxiv.org/abs/2405.16158), a categorical critic
+    over ``n_atoms`` atoms on ``[-v_max, v_max]`` trained by cross-entropy, and a learned task embedding of unit norm
+    concatenated to the observation of both networks (trained by the critic loss only, as BRC's actor reads the
+    critic's embedding). The networks read ``env_obs``; AdamW as BRC (optax's default ``weight_decay=1e-4``).
+
+    Run with ``normalize_task_returns=v_max`` (BRC's per-task reward normalisation) and ``max_grad_norm=1.0``
+    (``hyperparams/brc.yml``). BRC's defaults: critic 4096 wide with 2 blocks (its train.py), actor 256 wide with 1 block,
+    32-d embedding, 101 atoms, ``v_max=10``; the critic width here defaults to 1024.
+
+    :param critic_width: width of every critic layer
+    :param critic_blocks: residual blocks of the critic
+    :param actor_width: width of every actor layer
+    :param actor_blocks: residual blocks of the actor
+    :param embedding_dim: size of the learned task embedding
+    :param n_atoms: atoms of the categorical critic
+    :param v_max: the support is ``[-v_max, v_max]``
+    :param weight_decay: AdamW's decoupled weight decay of the actor and critic
+    :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
+    """
+    return dict(
+        net_arch=dict(pi=bronet_arch(actor_width, actor_blocks), qf=bronet_arch(critic_width, critic_blocks)),
+        trunk="bronet",
+        critic_type="categorical",
+        categorical_kwargs=dict(n_atoms=n_atoms, v_min=-v_max, v_max=v_max),
+        use_task_encoder=True,
+        task_encoder_kwargs=dict(embedding_dim=embedding_dim, output_dim=None, net_arch=[], unit_norm=True),
+        concat_task_encoding=True,
+        optimizer_class=th.optim.AdamW,
+        optimizer_kwargs=dict(weight_decay=weight_decay),
+        **_identity_extractor("none"),
+    )
+
+
 #: recipe name -> function returning the ``policy_kwargs`` (names as in the mtrl docs, Baselines > Metaworld)
 RECIPES: dict[str, Callable[..., dict[str, Any]]] = {
     "mt_sac": mt_sac,
@@ -368,6 +416,7 @@ RECIPES: dict[str, Callable[..., dict[str, Any]]] = {
     "pixel_sac": pixel_sac,
     "moore": moore,
     "paco": paco,
+    "brc": brc,
 }
 
 

@@ -428,6 +428,30 @@ def bench_paco(args: argparse.Namespace) -> list[Result]:
     t_compose, t_mix = alternate(timer(lambda: heads(x, task)), timer(lambda: _mix_paco_outputs(heads, x, task)), args.rounds)
     name = "PaCo layers: compose T task weights vs mix K outputs per sample, 39->3x400->8, batch 1280"
     results.append(Result(name, t_compose, t_mix, t_mix / t_compose, "speed-up", "report"))
+
+
+def bench_brc(args: argparse.Namespace) -> list[Result]:
+    """
+    BRC step (Nauman et al. 2025: BroNet actor and critic, categorical critic with 101 atoms, learned task embedding,
+    per-task reward normalisation, gradient clipping) vs plain MTSAC (3x400, batch 1280, disentangled alpha), MT10
+    shapes: at the sizes of plain MTSAC (a 400-wide BroNet with one residual block has the 3 layers of 3x400: the cost of
+    BRC's extra operations), then at hyperparams/brc.yml's MT10 sizes (critic 1024 wide with 2 blocks, actor 256 with 1,
+    batch 1024, 2 gradient steps per vector step: the ratio is per gradient step).
+    """
+    from mtsb3.recipes import brc
+
+    common = dict(n_tasks=10, buffer_transitions=args.buffer, device=args.device)
+    plain = make_model(MTSAC, batch_size=1280, disentangled_alpha=True, **common)
+    brc_kwargs = dict(ent_coef="auto_0.1", target_entropy=-2.0, normalize_task_returns=10.0, max_grad_norm=1.0, **common)
+    results = []
+    for name, batch_size, recipe_kwargs in (
+        ("BRC at MTSAC's sizes (400x1 BroNets, batch 1280)", 1280, dict(critic_width=400, critic_blocks=1, actor_width=400)),
+        ("BRC at brc.yml's MT10 sizes (critic 1024x2, actor 256x1, batch 1024)", 1024, dict(critic_width=1024)),
+    ):
+        model = make_model(MTSAC, batch_size=batch_size, policy_kwargs=brc(**recipe_kwargs), **brc_kwargs)
+        t_model, t_plain = alternate(step_timer(model, args.steps), step_timer(plain, args.steps), args.rounds)
+        results.append(Result(f"{name} vs plain MTSAC, MT10", t_model, t_plain, t_model / t_plain, "time", "report"))
+        del model
     return results
 
 
@@ -441,6 +465,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "distral": bench_distral,
     "moore": bench_moore,
     "paco": bench_paco,
+    "brc": bench_brc,
 }
 
 

@@ -26,6 +26,7 @@ SMALL_RECIPES = {
     "care": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "moore": dict(n_experts=3, net_arch=[32], features_dim=16, qf_net_arch=[32]),
     "paco": dict(net_arch=[32], n_param_sets=3),
+    "brc": dict(critic_width=32, critic_blocks=1, actor_width=16, actor_blocks=1, embedding_dim=8, n_atoms=21),
 }
 EXTRACTOR = {
     "mt_sac": FeedForwardEncoder,
@@ -36,6 +37,7 @@ EXTRACTOR = {
     "care": MixtureOfEncoders,
     "moore": MixtureOfOrthogonalExperts,
     "paco": FeedForwardEncoder,
+    "brc": FeedForwardEncoder,
 }
 
 

@@ -20,6 +20,7 @@ from mtsb3.zoo import (
     ZOO_ALGOS,
     EnvInfo,
     _merge_hyperparams,
+    apply_recipe,
     available_algos,
     convert_mtsac_params,
     env_info,
@@ -27,6 +28,7 @@ from mtsb3.zoo import (
     make_storage,
     prepare_train_argv,
     register_zoo,
+    sample_brc_params,
     sample_cagrad_params,
     sample_gradnorm_params,
     sample_mtsac_params,
@@ -102,6 +104,7 @@ def test_every_named_method_is_registered() -> None:
         *("pcgrad", "gradnorm", "cagrad", "distral", "sacae", "deepmdp", "hipbmdp"),
         "moore",
         "paco",
+        "brc",
     }
     missing = sorted(set(ZOO_ALGOS) - set(ALGOS))
     assert not missing, f"not importable: {missing}"
@@ -233,6 +236,31 @@ def test_samplers_and_converter() -> None:
     preset = {"policy_kwargs": {"disjoint_policy": True, "task_heads_kwargs": {"n_param_sets": 5, "other": 1}}}
     merged = _merge_hyperparams(preset, paco)["policy_kwargs"]
     assert merged == {"disjoint_policy": True, "task_heads_kwargs": {"n_param_sets": 7, "other": 1}}
+
+
+def test_brc_sampler_and_converter() -> None:
+    core = {"one_minus_gamma": 0.01, "batch_size_pow": 8, "learning_rate": 1e-3, "tau": 0.01}
+    params = {**core, "bronet_actor": "64x1", "bronet_critic": "512x2", "v_max": 5.0, "max_grad_norm": 0.5}
+    hyperparams = sample_brc_params(optuna.trial.FixedTrial(params), 4, 10, {})
+    assert hyperparams == {
+        "gamma": 0.99,
+        "batch_size": 256,
+        "learning_rate": 1e-3,
+        "tau": 0.01,
+        "max_grad_norm": 0.5,
+        "normalize_task_returns": 5.0,  # one bound for the support and the reward normalisation, as BRC
+        "policy_kwargs": {"net_arch": {"pi": [64] * 3, "qf": [512] * 5}, "categorical_kwargs": {"v_min": -5.0, "v_max": 5.0}},
+    }
+    assert convert_mtsac_params(params) == hyperparams  # --trial-id
+    # merged into the preset: the recipe's support keeps its atoms, its trunk and task encoder stay
+    preset = yaml.safe_load((HYPERPARAMS / "brc.yml").read_text())[POINT_GOAL]
+    merged = _merge_hyperparams(apply_recipe(preset["recipe"], preset["recipe_kwargs"], preset), hyperparams)
+    assert merged["policy_kwargs"]["categorical_kwargs"] == {"n_atoms": 101, "v_min": -5.0, "v_max": 5.0}
+    assert merged["policy_kwargs"]["trunk"] == "bronet" and merged["policy_kwargs"]["use_task_encoder"]
+    with pytest.raises(ValueError, match="bronet_actor and bronet_critic are sampled together"):
+        convert_mtsac_params({"bronet_critic": "512x2"})
+    with pytest.raises(ValueError, match="bronet_critic must be '<width>x<residual blocks>'"):
+        convert_mtsac_params({"bronet_actor": "64x1", "bronet_critic": "512"})
 
 
 def test_objective_is_success_where_defined_else_reward() -> None:

@@ -131,8 +131,13 @@ class TaskEncoder(nn.Module):
     (README, "Differences from mtrl and mtenv"). That looks unintended, so it is off here; ``relu_on_pretrained=True`` restores
     it.
 
+    * **BRC** (Nauman et al. 2025, https://arxiv.org/abs/2505.23150, section 3; naumix/BiggerRegularizedCategorical,
+      jaxrl/networks.py, ``TaskEmbedding``): ``output_dim=None, net_arch=(), unit_norm=True`` gives the learned embedding
+      itself, divided by its L2 norm.
+
     :param n_tasks: number of tasks
-    :param output_dim: size of the task encoding
+    :param output_dim: size of the task encoding; ``None``: no MLP (``net_arch`` must be empty), the encoding is the
+        (projected) embedding itself
     :param embedding_dim: size of the learned embedding (ignored with pretrained embeddings)
     :param net_arch: hidden sizes of the MLP after the (projected) embedding
     :param pretrained_embeddings: pretrained embeddings (see :func:`load_task_embeddings`); ``None`` learns them
@@ -140,12 +145,13 @@ class TaskEncoder(nn.Module):
     :param pretrained_net_arch: the projection of the pretrained embedding (each layer followed by ReLU)
     :param relu_on_pretrained: apply mtrl's ReLU to the raw pretrained embedding
     :param activation_fn: activation between layers
+    :param unit_norm: divide each encoding by its L2 norm (BRC)
     """
 
     def __init__(
         self,
         n_tasks: int,
-        output_dim: int = 50,
+        output_dim: int | None = 50,
         embedding_dim: int = 50,
         net_arch: Sequence[int] = (50, 50),
         pretrained_embeddings: PretrainedEmbeddings | None = None,
@@ -153,18 +159,21 @@ class TaskEncoder(nn.Module):
         pretrained_net_arch: Sequence[int] = (100, 50),
         relu_on_pretrained: bool = False,
         activation_fn: type[nn.Module] = nn.ReLU,
+        unit_norm: bool = False,
     ):
         super().__init__()
         if n_tasks < 1:
             raise ValueError(f"n_tasks must be >= 1, got {n_tasks}")
+        if output_dim is None and net_arch:
+            raise ValueError(f"output_dim=None uses the embedding itself (no MLP): net_arch must be empty, got {net_arch!r}")
         if task_names is not None and len(task_names) != n_tasks:
             raise ValueError(f"Got {len(task_names)} task names for {n_tasks} tasks")
-        self.n_tasks, self.output_dim = n_tasks, output_dim
+        self.n_tasks, self.unit_norm = n_tasks, unit_norm
         self.pretrained = pretrained_embeddings is not None
         layers: list[nn.Module]
         if pretrained_embeddings is None:
             self.embedding = nn.Embedding(n_tasks, embedding_dim)
-            layers = [activation_fn()]
+            layers = [activation_fn()] if output_dim is not None else []
             in_dim = embedding_dim
         else:
             table = th.as_tensor(load_task_embeddings(pretrained_embeddings, task_names))
@@ -174,9 +183,12 @@ class TaskEncoder(nn.Module):
             layers = [activation_fn()] if relu_on_pretrained else []
             layers += create_mlp(table.shape[1], -1, list(pretrained_net_arch), activation_fn)
             in_dim = pretrained_net_arch[-1] if pretrained_net_arch else table.shape[1]
-        layers += create_mlp(in_dim, output_dim, list(net_arch), activation_fn)
+        if output_dim is not None:
+            layers += create_mlp(in_dim, output_dim, list(net_arch), activation_fn)
+        self.output_dim: int = output_dim if output_dim is not None else in_dim
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, task_idx: th.Tensor) -> th.Tensor:
         """:param task_idx: ``(batch,)`` long task indices; :return: ``(batch, output_dim)`` task encodings."""
-        return self.mlp(self.embedding(task_idx))
+        encoding = self.mlp(self.embedding(task_idx))
+        return nn.functional.normalize(encoding, dim=-1) if self.unit_norm else encoding

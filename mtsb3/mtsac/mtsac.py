@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch as th
 from stable_baselines3 import SAC
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples
 from stable_baselines3.common.utils import polyak_update
 
+from mtsb3.common.categorical import cross_entropy
 from mtsb3.common.gradients import GradCombiner, make_grad_combiner
 from mtsb3.common.overlap import OverlapCollectionMixin, check_overlap_env
+from mtsb3.common.reward_scaling import TaskReturnScaler
 from mtsb3.common.sac import frozen, per_task_temperatures, record_task_temperatures
 from mtsb3.common.save_util import MultiTaskCheckpointMixin
-from mtsb3.common.task import TaskBatch, TaskObs, discrete_n_tasks, n_tasks_of, per_task_mean
+from mtsb3.common.task import TASK_KEY, TaskBatch, TaskObs, discrete_n_tasks, n_tasks_of, per_task_mean
 from mtsb3.common.task_encoder import load_task_embeddings
 from mtsb3.mtsac.policies import MlpPolicy, MTSACPolicy, MultiInputPolicy, MultiTaskPolicy
 
@@ -65,6 +69,18 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
     * **Overlapped collection** (``overlap_collection=True``, with a ``SubprocVecEnv``): each rollout's gradient steps
       run while the sub-envs simulate the next vector step, so the next step's actions come from the policy before
       that update (the update sees data one vector step older than in SB3's loop); :mod:`mtsb3.common.overlap`.
+    * **Categorical critic** (``policy_kwargs=dict(critic_type="categorical")``, BRC, Nauman et al. 2025,
+      https://arxiv.org/abs/2505.23150): the Q-networks output logits over fixed atoms ``z``; the target is the target
+      ensemble's mean distribution moved to ``r + gamma (1 - d) (z - alpha log pi(a'|s'))`` and projected back onto the atoms
+      (:meth:`~mtsb3.common.categorical.CategoricalSupport.project`), the loss the cross-entropy summed over the
+      Q-networks, and the actor maximises the expectation of the ensemble's mean distribution (BRC's ``update_critic``
+      and ``update_actor``, naumix/BiggerRegularizedCategorical, jaxrl/agent/update.py).
+    * **Per-task reward normalisation** (``normalize_task_returns=v_max``, BRC): each task's rewards are divided by a
+      running estimate of its largest soft-return magnitude over ``v_max`` (:mod:`mtsb3.common.reward_scaling`); the
+      statistics are updated with every stored transition, the divisors once per ``train`` call, and saved with the model.
+    * **Gradient clipping** (``max_grad_norm``): the actor and critic gradients are clipped to this global norm before
+      their optimizer steps (metaworld-algorithms, metaworld_algorithms/config/optim.py, ``OptimizerConfig.spawn``); the
+      temperatures are not clipped, as there (metaworld_algorithms/rl/algorithms/mtsac.py, ``MTSACConfig``).
 
     The task index is read from the ``Discrete`` ``task_obs``; the multi-task options raise a ``ValueError`` for any
     other task space. The other parameters are those of :class:`stable_baselines3.SAC`.
@@ -83,6 +99,9 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
     :param encoder_tau: Polyak coefficient of the target critic's features extractor (mtrl's ``encoder_tau``, 0.05: the
         critic encoder of CARE, FiLM, Soft Modularization), the rest of the critic using ``tau``; ``None``: ``tau``
         for the whole critic (SB3)
+    :param max_grad_norm: clip the actor and critic gradients to this global L2 norm (``None``: no clipping)
+    :param normalize_task_returns: the return bound ``v_max`` of BRC's per-task reward normalisation (BRC: 10, the
+        categorical support's ``v_max``); ``None``: the rewards are used as they are
     :param kwargs: passed to :class:`stable_baselines3.SAC`
     """
 
@@ -105,6 +124,8 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         actor_update_freq: int = 1,
         initial_gradient_steps: int = 0,
         encoder_tau: float | None = None,
+        max_grad_norm: float | None = None,
+        normalize_task_returns: float | None = None,
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
@@ -119,6 +140,13 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             )
         if encoder_tau is not None and not 0.0 <= encoder_tau <= 1.0:
             raise ValueError(f"encoder_tau must be in [0, 1], got {encoder_tau}")
+        for name, value in (("max_grad_norm", max_grad_norm), ("normalize_task_returns", normalize_task_returns)):
+            if value is not None and (isinstance(value, bool) or not value > 0):
+                raise ValueError(f"{name} must be a number > 0 or None (off), got {value!r}")
+        self.max_grad_norm, self.normalize_task_returns = max_grad_norm, normalize_task_returns
+        # BRC's per-task return statistics (built by _setup_model, or restored by load before it)
+        self.return_scaler: TaskReturnScaler | None = None
+        self._reward_scales: th.Tensor | None = None
         self.actor_update_freq, self.initial_gradient_steps = actor_update_freq, initial_gradient_steps
         self.encoder_tau = encoder_tau
         self.disentangled_alpha = disentangled_alpha
@@ -136,6 +164,7 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
                 ("disentangled_alpha=True (one alpha per task)", self.disentangled_alpha),
                 ("task_loss_weights=True", self.task_loss_weights),
                 (f"grad_method={self.grad_method!r} (per-task losses)", self.grad_method is not None),
+                ("normalize_task_returns (per-task reward scales)", self.normalize_task_returns is not None),
             )
             if on
         ]
@@ -168,6 +197,9 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             self.critic_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
             seed = None if seed is None else seed + 1
             self.actor_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
+        if self.normalize_task_returns is not None and self.return_scaler is None:
+            assert self.n_tasks is not None
+            self.return_scaler = TaskReturnScaler(self.n_tasks, self.gamma, self.normalize_task_returns)
 
     # -- training ----------------------------------------------------------------------------------------------------
     def _apply_update(
@@ -201,6 +233,8 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             task_losses, task_present = per_task_mean(per_sample_loss, task_idx, self.n_tasks)
             combiner.backward(task_losses, params, task_present, task_idx)
             loss = per_sample_loss.mean()
+        if self.max_grad_norm is not None and optimizer is not self.ent_coef_optimizer:
+            th.nn.utils.clip_grad_norm_(_optimizer_params(optimizer), self.max_grad_norm)
         optimizer.step()
         return loss.detach()
 
@@ -241,6 +275,7 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         if self._n_updates == 0:
             # mtrl's burst: init_steps updates in a row at the step where learning starts
             gradient_steps = max(gradient_steps, self.initial_gradient_steps)
+        self._reward_scales = self._task_reward_scales()
         # detached tensors, read once at the end: no device sync per gradient step
         logs: dict[str, list[th.Tensor]] = defaultdict(list)
         for _ in range(gradient_steps):
@@ -332,16 +367,14 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             assert self.log_ent_coef is not None and task_idx is not None
             weights = (self.n_tasks * th.softmax(-self.log_ent_coef.detach(), dim=0))[task_idx]
 
-        with th.no_grad():
-            next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
-            next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
-            next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
-            next_q_values = next_q_values - (ent_coef * next_log_prob).reshape(-1, 1)
-            target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
-
-        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
-        # per sample: 0.5 * sum over critics of the squared TD error (SB3's loss before the batch mean)
-        critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
+        rewards = replay_data.rewards
+        if self._reward_scales is not None:
+            assert task_idx is not None
+            rewards = rewards / self._reward_scales[task_idx].reshape(-1, 1)  # BRC's per-task reward normalisation
+        if self.critic.support is None:
+            critic_loss = self._regression_critic_loss(replay_data, rewards, ent_coef, discounts)
+        else:
+            critic_loss = self._categorical_critic_loss(replay_data, rewards, ent_coef, discounts)
         keep = self._loss_mask(critic_loss.detach(), task_idx)
         critic_loss = _weighted(critic_loss, weights, keep)
         critic_params = _optimizer_params(self.critic.optimizer)
@@ -353,6 +386,39 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             logs["actor_loss"] = self._actor_step(replay_data, actions_pi, log_prob, ent_coef, task_idx, weights, keep)
         # (SB3's order of the train/ keys)
         return {key: logs[key] for key in ("ent_coef", "actor_loss", "critic_loss", "ent_coef_loss") if key in logs}
+
+    def _regression_critic_loss(
+        self, replay_data: ReplayBufferSamples, rewards: th.Tensor, ent_coef: th.Tensor, discounts: th.Tensor | float
+    ) -> th.Tensor:
+        """:return: ``(batch,)`` SB3's critic loss per sample: 0.5 · the sum over critics of the squared soft TD error"""
+        with th.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
+            next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
+            next_q_values, _ = th.min(next_q_values, dim=1, keepdim=True)
+            next_q_values = next_q_values - (ent_coef * next_log_prob).reshape(-1, 1)
+            target_q_values = rewards + (1 - replay_data.dones) * discounts * next_q_values
+
+        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
+        return 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
+
+    def _categorical_critic_loss(
+        self, replay_data: ReplayBufferSamples, rewards: th.Tensor, ent_coef: th.Tensor, discounts: th.Tensor | float
+    ) -> th.Tensor:
+        """
+        :return: ``(batch,)`` BRC's critic loss per sample (jaxrl/agent/update.py, ``update_critic``): the cross-entropy
+            between each Q-network's logits and the projected soft Bellman target, summed over the Q-networks
+        """
+        support = self.critic.support
+        assert support is not None
+        with th.no_grad():
+            next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
+            # one target distribution: the target ensemble's mean (BRC), not the minimum of the twin critics
+            next_logits = self.critic_target.q_outputs(replay_data.next_observations, next_actions)
+            next_probs = th.softmax(next_logits, dim=-1).mean(dim=0)
+            next_atoms = support.atoms - (ent_coef * next_log_prob).reshape(-1, 1)
+            target_probs = support.project(rewards + (1 - replay_data.dones) * discounts * next_atoms, next_probs)
+        logits = self.critic.q_outputs(replay_data.observations, replay_data.actions)
+        return cross_entropy(logits, target_probs).sum(dim=0)
 
     def _actor_step(
         self,
@@ -369,7 +435,10 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         # the critic is a constant of the actor loss: skip the critic weight gradients SB3 computes and discards
         with frozen(critic_params):
             q_values_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
-        min_qf_pi, _ = th.min(q_values_pi, dim=1)
+        if self.critic.support is None:
+            min_qf_pi, _ = th.min(q_values_pi, dim=1)
+        else:  # BRC's update_actor: the expectation of the ensemble's mean distribution
+            min_qf_pi = q_values_pi.mean(dim=1)
         actor_loss = _weighted(ent_coef * log_prob - min_qf_pi, weights, keep)
         actor_params = _optimizer_params(self.actor.optimizer)
         return self._apply_update(self.actor.optimizer, actor_loss, task_idx, actor_params, self.actor_grad_combiner)
@@ -392,9 +461,38 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             progress_bar=progress_bar,
         )
 
+    # -- per-task reward normalisation (BRC) ----------------------------------------------------------------------------
+    def _store_transition(
+        self,
+        replay_buffer: ReplayBuffer,
+        buffer_action: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        reward: np.ndarray,
+        dones: np.ndarray,
+        infos: list[dict[str, Any]],
+    ) -> None:
+        """SB3's, after recording the transitions' rewards in the per-task return statistics (``normalize_task_returns``)."""
+        if self.return_scaler is not None:
+            obs = self._last_obs if self._vec_normalize_env is None else self._last_original_obs
+            original = reward if self._vec_normalize_env is None else self._vec_normalize_env.get_original_reward()
+            truncated = np.array([info.get("TimeLimit.truncated", False) for info in infos], dtype=bool)
+            ended = np.asarray(dones, dtype=bool)
+            assert isinstance(obs, dict)
+            self.return_scaler.update(np.asarray(obs[TASK_KEY]).reshape(-1), original, ended & ~truncated, ended & truncated)
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+
+    def _task_reward_scales(self) -> th.Tensor | None:
+        """:return: ``(n_tasks,)`` the divisors of each task's rewards for this ``train`` call (``None``: not normalised)"""
+        if self.return_scaler is None:
+            return None
+        # BRC normalises a batch with the temperature before its updates (train.py, RewardNormalizer.normalize)
+        alpha = th.exp(self.log_ent_coef.detach()) if self.log_ent_coef is not None else self.ent_coef_tensor
+        assert isinstance(self.target_entropy, float)
+        return self.return_scaler.scales(alpha, self.target_entropy)
+
     # -- checkpoints ---------------------------------------------------------------------------------------------------
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "critic_grad_combiner", "actor_grad_combiner"]
+        return [*super()._excluded_save_params(), "critic_grad_combiner", "actor_grad_combiner", "_reward_scales"]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         state_dicts, variables = super()._get_torch_save_params()

@@ -33,6 +33,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
+from mtsb3.common.bronet import BroNet, check_trunk
 from mtsb3.common.task import check_task_obs
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.mtsac.actor import DEFAULT_LOG_STD_BOUNDS, bound_log_std, check_log_std_bounds
@@ -57,7 +58,7 @@ class MTActor(Actor):
     """
     SAC actor with task conditioning and optional per-task output heads.
 
-    See :class:`MTSACPolicy` for the multi-task parameters; the others are those of SB3's SAC ``Actor``.
+    See :class:`MTSACPolicy` for the multi-task parameters and ``trunk``; the others are those of SB3's SAC ``Actor``.
     """
 
     def __init__(
@@ -86,6 +87,7 @@ class MTActor(Actor):
         squash_log_std: bool = False,
         task_heads_class: type[nn.Module] | None = None,
         task_heads_kwargs: dict[str, Any] | None = None,
+        trunk: str = "mlp",
     ):
         conditioning = TaskConditioning(
             observation_space,
@@ -113,6 +115,10 @@ class MTActor(Actor):
         )
         self.features_dim = features_dim  # without the conditioning, as passed (for _get_constructor_parameters)
         self.conditioning = conditioning
+        self.trunk = trunk
+        if trunk == "bronet":
+            # SB3's Actor has no hook for its MLP: the BroNet, with the same layer sizes (the same output width), replaces it
+            self.latent_pi = BroNet(features_dim + conditioning.extra_dim(), net_arch, activation_fn=activation_fn)
         self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
         self.task_heads_class, self.task_heads_kwargs = task_heads_class, dict(task_heads_kwargs or {})
         self.heads: nn.Module | None = None
@@ -136,6 +142,7 @@ class MTActor(Actor):
             head_net_arch=self.head_net_arch,
             task_heads_class=self.task_heads_class,
             task_heads_kwargs=self.task_heads_kwargs,
+            trunk=self.trunk,
             **self.conditioning.get_constructor_parameters(),
         )
         return data
@@ -200,6 +207,13 @@ class MTSACPolicy(SACPolicy):
         with ``task_heads_kwargs`` and the interface of :class:`~mtsb3.mtsac.conditioning.TaskHeads` (the default), e.g. PaCo's
         :class:`~mtsb3.common.compositional.CompositionalTaskHeads`
     :param task_heads_kwargs: its extra kwargs (``n_param_sets`` for PaCo)
+    :param trunk: how the layers of ``net_arch`` are wired: ``"mlp"`` (SB3), or ``"bronet"``, the residual LayerNorm MLP
+        of BRO/BRC (:class:`~mtsb3.common.bronet.BroNet`, ``net_arch = [width] * (1 + 2 * n_blocks)``); one name for
+        both networks or ``dict(pi=..., qf=...)``. Per-task heads go on top of it.
+    :param critic_type: ``"regression"`` (a scalar Q-value, SB3) or ``"categorical"`` (logits over a fixed support,
+        trained by cross-entropy, BRC; :mod:`mtsb3.common.categorical`)
+    :param categorical_kwargs: the support of a categorical critic: ``n_atoms`` (BRC: 101), ``v_min``, ``v_max``
+        (BRC: -10, 10)
     :param kwargs: the other arguments are those of SB3's ``SACPolicy``
     """
 
@@ -238,7 +252,12 @@ class MTSACPolicy(SACPolicy):
         disjoint_policy: bool = False,
         task_heads_class: type[nn.Module] | None = None,
         task_heads_kwargs: dict[str, Any] | None = None,
+        trunk: str | dict[str, str] = "mlp",
+        critic_type: str = "regression",
+        categorical_kwargs: dict[str, Any] | None = None,
     ):
+        self.trunk, (self.pi_trunk, self.qf_trunk) = trunk, check_trunk(trunk, disjoint_policy)
+        self.critic_type, self.categorical_kwargs = critic_type, dict(categorical_kwargs or {})
         self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
         if squash_log_std and use_sde:
             raise ValueError("squash_log_std=True bounds the actor's log std output: gSDE (use_sde=True) learns its own")
@@ -367,6 +386,9 @@ class MTSACPolicy(SACPolicy):
                 disjoint_policy=self.disjoint_policy,
                 task_heads_class=self.task_heads_class,
                 task_heads_kwargs=self.task_heads_kwargs,
+                trunk=self.trunk,
+                critic_type=self.critic_type,
+                categorical_kwargs=self.categorical_kwargs,
             )
         )
         if self.disjoint_policy:
@@ -403,7 +425,8 @@ class MTSACPolicy(SACPolicy):
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         detach = not self.train_task_encoder_with_actor
         log_std = dict(log_std_bounds=self.log_std_bounds, squash_log_std=self.squash_log_std)
-        return MTActor(**actor_kwargs, **self._task_kwargs(self.task_encoder, detach), **log_std).to(self.device)
+        task_kwargs = self._task_kwargs(self.task_encoder, detach)
+        return MTActor(**actor_kwargs, **task_kwargs, **log_std, trunk=self.pi_trunk).to(self.device)
 
     def make_critic(
         self, features_extractor: BaseFeaturesExtractor | None = None, task_encoder: TaskEncoder | None = None
@@ -414,7 +437,8 @@ class MTSACPolicy(SACPolicy):
         """
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         task_encoder = task_encoder if task_encoder is not None else self.task_encoder
-        return MTCritic(**critic_kwargs, **self._task_kwargs(task_encoder, detach=False)).to(self.device)
+        value = dict(trunk=self.qf_trunk, critic_type=self.critic_type, categorical_kwargs=self.categorical_kwargs)
+        return MTCritic(**critic_kwargs, **self._task_kwargs(task_encoder, detach=False), **value).to(self.device)
 
 
 class MultiInputPolicy(MTSACPolicy):

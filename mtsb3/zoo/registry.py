@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mtsb3.zoo.samplers import (
+    sample_brc_params,
     sample_cagrad_params,
     sample_distral_params,
     sample_encoder_params,
@@ -51,6 +52,7 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
     "hipbmdp": ZooAlgo("mtsb3.hipbmdp:HiPBMDP", sample_pixel_params),
     "moore": ZooAlgo("mtsb3:MTSAC", sample_moore_params, ("mtsb3.recipes:moore",)),
     "paco": ZooAlgo("mtsb3.paco:PaCo", sample_paco_params),
+    "brc": ZooAlgo("mtsb3:MTSAC", sample_brc_params, ("mtsb3.recipes:brc",)),
 }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from mtsb3.common.bronet import bronet_arch
+
 if TYPE_CHECKING:
     import optuna
 
@@ -20,6 +22,32 @@ NET_ARCHS: dict[str, list[int]] = {
     "mtrl": [400, 400, 400],
     "hipbmdp": [1024, 1024],
 }
+#: BroNet sizes the BRC sampler chooses from, ``"<width>x<residual blocks>"`` (BRC's actor: 256x1, critic: 4096x2)
+BRONET_SIZES: dict[str, tuple[str, ...]] = {"actor": ("64x1", "256x1"), "critic": ("256x1", "512x2", "1024x2")}
+
+
+def _bronet_size(name: str, size: str) -> list[int]:
+    width, _, blocks = size.partition("x")
+    if not (width.isdigit() and blocks.isdigit()):
+        raise ValueError(f"{name} must be '<width>x<residual blocks>' such as '1024x2', got {size!r}")
+    return bronet_arch(int(width), int(blocks))
+
+
+def _convert_brc_params(params: dict[str, Any], policy_kwargs: dict[str, Any], hyperparams: dict[str, Any]) -> None:
+    """Move BRC's sampled keys out of ``params`` (see :func:`convert_mtsac_params`)."""
+    sizes = {key: params.pop(key) for key in ("bronet_actor", "bronet_critic") if key in params}
+    if sizes:
+        if len(sizes) != 2:
+            raise ValueError(f"bronet_actor and bronet_critic are sampled together (net_arch has both), got {sorted(sizes)}")
+        policy_kwargs["net_arch"] = {
+            "pi": _bronet_size("bronet_actor", sizes["bronet_actor"]),
+            "qf": _bronet_size("bronet_critic", sizes["bronet_critic"]),
+        }
+    if "v_max" in params:
+        # one bound for the categorical support and the reward normalisation, as BRC (jaxrl/normalizer.py)
+        v_max = params.pop("v_max")
+        policy_kwargs["categorical_kwargs"] = {"v_min": -v_max, "v_max": v_max}
+        hyperparams["normalize_task_returns"] = v_max
 
 
 def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
@@ -31,6 +59,9 @@ def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
         (into ``policy_kwargs``; ``policy__<name>_kwargs__<key>`` into the ``<name>_kwargs`` dict of ``policy_kwargs``,
         merged into the recipe's, e.g. ``policy__features_extractor_kwargs__n_experts``), ``grad__<key>`` (into
         ``grad_method_kwargs``) and direct kwargs
+        (into ``policy_kwargs``), ``grad__<key>`` (into ``grad_method_kwargs``), BRC's ``bronet_actor`` and
+        ``bronet_critic`` (:data:`BRONET_SIZES`, into ``net_arch``) and ``v_max`` (the categorical support
+        ``[-v_max, v_max]`` and ``normalize_task_returns``), and direct kwargs
     :return: kwargs for the algorithm, with ``policy_kwargs["net_arch"]``
     """
     params = dict(sampled)
@@ -49,6 +80,7 @@ def convert_mtsac_params(sampled: dict[str, Any]) -> dict[str, Any]:
         else:
             policy_kwargs[name] = params.pop(key)
     grad_kwargs = {key.removeprefix("grad__"): params.pop(key) for key in [k for k in params if k.startswith("grad__")]}
+    _convert_brc_params(params, policy_kwargs, hyperparams)
     hyperparams.update(params)
     if policy_kwargs:
         hyperparams["policy_kwargs"] = policy_kwargs
@@ -142,4 +174,17 @@ def sample_paco_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     params["policy__task_heads_kwargs__n_param_sets"] = trial.suggest_int("policy__task_heads_kwargs__n_param_sets", 2, 10)
     params["loss_mask_threshold"] = trial.suggest_float("loss_mask_threshold", 1e2, 1e5, log=True)
     params["w_reset"] = trial.suggest_categorical("w_reset", ["interpolate", "copy"])
+
+
+def sample_brc_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for BRC: the SAC core (batch 128 to 1024) plus BRC's knobs: the BroNet actor and critic sizes
+    (:data:`BRONET_SIZES`), the return bound ``v_max`` of the categorical support and of the per-task reward
+    normalisation (BRC: 10) and the gradient clipping norm ``max_grad_norm`` (BRC's preset: 1.0).
+    """
+    params = _sample_sac_core(trial, None, (7, 10))
+    params["bronet_actor"] = trial.suggest_categorical("bronet_actor", list(BRONET_SIZES["actor"]))
+    params["bronet_critic"] = trial.suggest_categorical("bronet_critic", list(BRONET_SIZES["critic"]))
+    params["v_max"] = trial.suggest_categorical("v_max", [5.0, 10.0, 20.0])
+    params["max_grad_norm"] = trial.suggest_float("max_grad_norm", 0.1, 10.0, log=True)
     return convert_mtsac_params(params)

@@ -249,3 +249,16 @@ def test_script_regenerates_the_shipped_embeddings(script, tmp_path):
     assert {k: v for k, v in made.items() if k != "embeddings"} == {k: v for k, v in shipped.items() if k != "embeddings"}
     for name, vector in shipped["embeddings"].items():
         np.testing.assert_allclose(made["embeddings"][name], vector, atol=1e-5)
+
+
+def test_brc_unit_norm_embedding_without_mlp():
+    # BRC's TaskEmbedding (naumix/BiggerRegularizedCategorical, jaxrl/networks.py): the learned embedding over its L2 norm
+    encoder = TaskEncoder(4, output_dim=None, embedding_dim=6, net_arch=(), unit_norm=True)
+    assert encoder.output_dim == 6 and len(encoder.mlp) == 0
+    out = encoder(th.tensor([0, 3, 3]))
+    th.testing.assert_close(
+        out, encoder.embedding.weight[[0, 3, 3]] / encoder.embedding.weight[[0, 3, 3]].norm(dim=1, keepdim=True)
+    )
+    th.testing.assert_close(TaskEncoder(4, output_dim=5, unit_norm=True)(th.arange(4)).norm(dim=1), th.ones(4))
+    with pytest.raises(ValueError, match=r"output_dim=None uses the embedding itself \(no MLP\): net_arch must be empty"):
+        TaskEncoder(4, output_dim=None)
