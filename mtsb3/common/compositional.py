@@ -28,7 +28,7 @@ import torch as th
 from torch import nn
 
 from mtgym.core import check_count
-from mtsb3.common.task import TaskBatch, from_task_blocks, to_task_blocks
+from mtsb3.common.task import TaskBatch, apply_by_task
 
 
 class CompositionalLinear(nn.Module):
@@ -126,18 +126,16 @@ class CompositionalTaskHeads(nn.Module):
             the other networks of the step) or ``(batch,)`` long task indices
         :return: ``(batch, out)`` or ``(n_groups, batch, out)``, matching ``x``
         """
-        grouped = x.ndim == 3
-        if not grouped:
-            x = x.unsqueeze(0)
+        return apply_by_task(x, task, self.n_tasks, self.n_groups, self._forward_blocks)
+
+    def _forward_blocks(self, h: th.Tensor) -> th.Tensor:
+        """``(G * T, slots, in)`` -> ``(G * T, slots, out)``: each block through its task's composed layers."""
         groups_tasks = self.n_groups * self.n_tasks
-        grouping = (task if isinstance(task, TaskBatch) else TaskBatch(task, self.n_tasks)).grouping
-        h = to_task_blocks(x, grouping, self.n_tasks, dim=1).reshape(groups_tasks, grouping.n_slots, -1)
         for i, (weight, bias) in enumerate(self.composed()):
             h = th.baddbmm(bias.reshape(groups_tasks, 1, -1), h, weight.reshape(groups_tasks, *weight.shape[2:]))
             if i < len(self.layers) - 1:
                 h = self.activation(h)
-        out = from_task_blocks(h.reshape(self.n_groups, self.n_tasks, grouping.n_slots, -1), grouping, dim=1)
-        return out if grouped else out.squeeze(0)
+        return h
 
     @th.no_grad()
     def reset_task_vectors(self, reset: th.Tensor, coefficients: th.Tensor) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -189,6 +189,32 @@ class TaskBatch:
         if self._grouping is None:
             self._grouping = group_by_task(self.index, self.n_tasks)
         return self._grouping
+
+
+def apply_by_task(
+    x: th.Tensor, task: TaskBatch | th.Tensor, n_tasks: int, n_groups: int, fn: Callable[[th.Tensor], th.Tensor]
+) -> th.Tensor:
+    """
+    Run per-task networks on a batch: route the samples into per-task blocks, run ``fn`` on every block at once, and
+    route the outputs back to the samples' order (the per-task heads of :mod:`mtsb3.mtsac.conditioning` and PaCo's
+    :class:`~mtsb3.common.compositional.CompositionalTaskHeads`).
+
+    :param x: ``(batch, in)`` (one group) or ``(n_groups, batch, in)``
+    :param task: the task of each sample, a :class:`TaskBatch` (whose routing is shared with the other networks of the
+        step) or ``(batch,)`` long task indices
+    :param n_tasks: number of tasks ``T``
+    :param n_groups: number of networks run side by side (e.g. the twin critics)
+    :param fn: maps the blocks ``(n_groups * T, slots, in)`` to ``(n_groups * T, slots, out)``
+    :return: ``(batch, out)`` or ``(n_groups, batch, out)``, matching ``x``
+    """
+    grouped = x.ndim == 3
+    if not grouped:
+        x = x.unsqueeze(0)
+    grouping = (task if isinstance(task, TaskBatch) else TaskBatch(task, n_tasks)).grouping
+    blocks = to_task_blocks(x, grouping, n_tasks, dim=1)  # (n_groups, T, slots, in)
+    out = fn(blocks.reshape(n_groups * n_tasks, grouping.n_slots, -1))
+    out = from_task_blocks(out.reshape(n_groups, n_tasks, grouping.n_slots, -1), grouping, dim=1)
+    return out if grouped else out.squeeze(0)
 
 
 class TaskObs(dict):

@@ -16,7 +16,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs
 from torch import nn
 
 from mtsb3.common.experts import BatchedMLP
-from mtsb3.common.task import TaskBatch, TaskObs, from_task_blocks, n_tasks_of, to_task_blocks
+from mtsb3.common.task import TaskBatch, TaskObs, apply_by_task, n_tasks_of
 from mtsb3.common.task_encoder import TaskEncoder
 
 
@@ -105,14 +105,7 @@ class TaskHeads(nn.Module):
             the other networks of the step) or ``(batch,)`` long task indices
         :return: ``(batch, out)`` or ``(n_groups, batch, out)``, matching ``x``
         """
-        grouped = x.ndim == 3
-        if not grouped:
-            x = x.unsqueeze(0)
-        grouping = (task if isinstance(task, TaskBatch) else TaskBatch(task, self.n_tasks)).grouping
-        blocks = to_task_blocks(x, grouping, self.n_tasks, dim=1)  # (n_groups, T, slots, in)
-        out = self.mlp(blocks.reshape(self.n_groups * self.n_tasks, grouping.n_slots, -1))
-        out = from_task_blocks(out.reshape(self.n_groups, self.n_tasks, grouping.n_slots, -1), grouping, dim=1)
-        return out if grouped else out.squeeze(0)
+        return apply_by_task(x, task, self.n_tasks, self.n_groups, self.mlp)
 
 
 class TaskConditioning(nn.Module):
