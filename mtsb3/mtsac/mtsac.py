@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
@@ -42,7 +43,9 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
       is still uncertain (large alpha) weigh less.
     * **Gradient combination** (``grad_method``, e.g. ``"pcgrad"``): the critic and actor losses are kept per sample,
       averaged per task, and the per-task losses go through a combiner from :mod:`mtsb3.common.gradients` (one per
-      optimizer) instead of a plain mean.
+      optimizer) instead of a plain mean. The loss weightings of non-negative losses (``"famo"``, ``"uw"``) weight the
+      critic loss only (the actor loss is unbounded below); FAMO also gets the critic's task losses of the same batch
+      after the step (one more critic forward pass).
     * The actor loss is differentiated with the critic parameters frozen, so the actor step does not compute critic
       weight gradients that SB3 then throws away; the twin critic is a fused ensemble (:class:`MTCritic`).
     * **mtrl's update schedule** (mtrl/agent/sac.py, ``Agent.update``; mtrl/experiment/multitask.py, ``run``): the actor
@@ -158,8 +161,12 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             kwargs = dict(self.grad_method_kwargs or {})
             seed = self.seed
             self.critic_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
-            seed = None if seed is None else seed + 1
-            self.actor_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
+            # a weighting of non-negative losses (FAMO's log losses, uncertainty weighting) leaves the actor loss, which is
+            # unbounded below, to the plain mean: FAMO's MTRL agent weights the critic only (Cranial-XIX/FAMO,
+            # mtrl_files/famo.py, update_critic)
+            if not getattr(self.critic_grad_combiner, "needs_positive_losses", False):
+                seed = None if seed is None else seed + 1
+                self.actor_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
 
     # -- training ----------------------------------------------------------------------------------------------------
     def _apply_update(
@@ -169,19 +176,23 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         task_idx: th.Tensor | None = None,
         params: list[th.nn.Parameter] | None = None,
         combiner: GradCombiner | None = None,
+        loss_fn: Callable[[], th.Tensor] | None = None,
     ) -> th.Tensor:
         """
         One optimizer step on a per-sample loss.
 
         Without a combiner this is SB3's ``mean -> backward -> step``. With one, the loss is averaged within each task
         (:func:`~mtsb3.common.task.per_task_mean`) and ``combiner.backward(task_losses, params, task_present, task_idx)``
-        writes the combined gradient into ``params``.
+        writes the combined gradient into ``params``. A combiner that learns from the change of the losses across the
+        step (FAMO, ``needs_losses_after_step``) then gets the task losses of the same batch, evaluated again by
+        ``loss_fn`` without a graph (FAMO's Algorithm 2).
 
         :param optimizer: the optimizer to step
         :param per_sample_loss: ``(batch,)`` losses
         :param task_idx: ``(batch,)`` task indices (needed with a combiner)
         :param params: the parameters the combiner writes gradients to
         :param combiner: a gradient combiner, or ``None``
+        :param loss_fn: computes ``per_sample_loss`` again (with the stepped parameters); needed by such a combiner
         :return: the mean loss, detached
         """
         optimizer.zero_grad()
@@ -194,6 +205,11 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             combiner.backward(task_losses, params, task_present, task_idx)
             loss = per_sample_loss.mean()
         optimizer.step()
+        if combiner is not None and getattr(combiner, "needs_losses_after_step", False):
+            if loss_fn is None:
+                raise ValueError(f"{type(combiner).__name__} needs the losses after the step: pass loss_fn")
+            with th.no_grad():
+                combiner.after_step(per_task_mean(loss_fn(), task_idx, self.n_tasks)[0])
         return loss.detach()
 
     def _with_task(self, replay_data: ReplayBufferSamples) -> ReplayBufferSamples:
@@ -320,14 +336,15 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             next_q_values = next_q_values - (ent_coef * next_log_prob).reshape(-1, 1)
             target_q_values = replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
 
-        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
-        # per sample: 0.5 * sum over critics of the squared TD error (SB3's loss before the batch mean)
-        critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
-        if weights is not None:
-            critic_loss = critic_loss * weights
+        def critic_loss_fn() -> th.Tensor:
+            current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
+            # per sample: 0.5 * sum over critics of the squared TD error (SB3's loss before the batch mean)
+            critic_loss = 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
+            return critic_loss if weights is None else critic_loss * weights
+
         critic_params = _optimizer_params(self.critic.optimizer)
         logs["critic_loss"] = self._apply_update(
-            self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner
+            self.critic.optimizer, critic_loss_fn(), task_idx, critic_params, self.critic_grad_combiner, critic_loss_fn
         )
 
         if update_actor:

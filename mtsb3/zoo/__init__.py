@@ -39,10 +39,12 @@ from mtsb3.zoo.samplers import (
     sample_cagrad_params,
     sample_distral_params,
     sample_encoder_params,
+    sample_famo_params,
     sample_gradnorm_params,
     sample_mtsac_params,
     sample_pcgrad_params,
     sample_pixel_params,
+    sample_uw_params,
 )
 
 if TYPE_CHECKING:
@@ -70,10 +72,12 @@ __all__ = [
     "sample_cagrad_params",
     "sample_distral_params",
     "sample_encoder_params",
+    "sample_famo_params",
     "sample_gradnorm_params",
     "sample_mtsac_params",
     "sample_pcgrad_params",
     "sample_pixel_params",
+    "sample_uw_params",
     "unavailable_algos",
 ]
 

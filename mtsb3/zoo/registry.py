@@ -10,10 +10,12 @@ from mtsb3.zoo.samplers import (
     sample_cagrad_params,
     sample_distral_params,
     sample_encoder_params,
+    sample_famo_params,
     sample_gradnorm_params,
     sample_mtsac_params,
     sample_pcgrad_params,
     sample_pixel_params,
+    sample_uw_params,
 )
 
 if TYPE_CHECKING:
@@ -47,6 +49,8 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
     "sacae": ZooAlgo("mtsb3.sac_ae:SACAE", sample_pixel_params),
     "deepmdp": ZooAlgo("mtsb3.deepmdp:DeepMDP", sample_pixel_params),
     "hipbmdp": ZooAlgo("mtsb3.hipbmdp:HiPBMDP", sample_pixel_params),
+    "famo": ZooAlgo("mtsb3:MTSAC", sample_famo_params, ("mtsb3.common.gradients:FAMO",)),
+    "uw": ZooAlgo("mtsb3:MTSAC", sample_uw_params, ("mtsb3.common.gradients:UncertaintyWeighting",)),
 }
 
 
