@@ -185,7 +185,7 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         (:func:`~mtsb3.common.task.per_task_mean`) and ``combiner.backward(task_losses, params, task_present, task_idx)``
         writes the combined gradient into ``params``. A combiner that learns from the change of the losses across the
         step (FAMO, ``needs_losses_after_step``) then gets the task losses of the same batch, evaluated again by
-        ``loss_fn`` without a graph (FAMO's Algorithm 2).
+        ``loss_fn`` without a graph (the FAMO paper's Algorithm 2, Appendix C).
 
         :param optimizer: the optimizer to step
         :param per_sample_loss: ``(batch,)`` losses

@@ -33,10 +33,10 @@ class FAMO(TaskWeightingCombiner):
     Task weights ``z = softmax(xi)`` over learned logits ``xi`` (initially 0). The update direction is the gradient of
     ``sum_t z_t log(L_t + eps) / c`` with ``c = sum_t z_t / (L_t + eps)`` a constant, i.e. the convex combination
     ``sum_t w_t grad L_t`` with ``w_t = z_t / (c (L_t + eps))``, computed as one backward of ``sum_t w_t L_t`` (paper,
-    eq. 6; the reference's ``get_weighted_loss`` and ``backward``). After the optimiser step, the change of the log
+    Algorithm 1; the reference's ``get_weighted_loss`` and ``backward``). After the optimiser step, the change of the log
     losses of the same batch, ``delta_t = log(L_t + eps) - log(L'_t + eps)``, gives the logits one Adam step (learning
     rate ``lr``, L2 weight decay ``gamma``) along ``(d z / d xi)^T delta``, so the tasks that improved least gain
-    weight (paper, Algorithm 2; the reference's ``update``).
+    weight (paper, Algorithm 1 and its mini-batch form, Algorithm 2 of Appendix C; the reference's ``update``).
 
     **The losses after the step** (``losses_after``): ``"recompute"`` (the default), as the paper's Algorithm 2, the
     reference's ``famo.py`` example, and its MTRL agent (``mtrl_files/famo.py``, ``update_critic``: a no-grad critic
