@@ -294,10 +294,10 @@ def bench_pixel(args: argparse.Namespace) -> list[Result]:
 
 def bench_grad_methods(args: argparse.Namespace) -> list[Result]:
     """
-    MTSAC step with gradient surgery (PCGrad, GradNorm, CAGrad on both the critic and the actor) vs plain MTSAC, MT10
-    shapes (3x400, batch 1280, disentangled alpha); then the per-task gradients of the MTSAC critic loss three ways:
-    the per-sample path (one ordinary backward) and the batched backward (``is_grads_batched``) vs a loop of T
-    backward passes (the reference's way).
+    MTSAC step with gradient surgery (PCGrad, GradNorm, CAGrad on both the critic and the actor) or a loss weighting
+    (FAMO, uncertainty weighting, on the critic) vs plain MTSAC, MT10 shapes (3x400, batch 1280, disentangled alpha);
+    then the per-task gradients of the MTSAC critic loss three ways: the per-sample path (one ordinary backward) and the
+    batched backward (``is_grads_batched``) vs a loop of T backward passes (the reference's way).
     """
     from mtsb3.common.gradients import per_sample_task_gradients, per_task_gradients
     from mtsb3.common.task import per_task_mean, task_indices
@@ -305,10 +305,22 @@ def bench_grad_methods(args: argparse.Namespace) -> list[Result]:
     common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device, disentangled_alpha=True)
     plain = make_model(MTSAC, **common)
     results = []
-    for name, target in (("pcgrad", "<= 2.0"), ("gradnorm", "report"), ("cagrad", "report")):
+    for name, target in (
+        ("pcgrad", "<= 2.0"),
+        ("gradnorm", "report"),
+        ("cagrad", "report"),
+        ("famo", "report"),
+        ("uw", "report"),
+    ):
         model = make_model(MTSAC, grad_method=name, **common)
         t_model, t_plain = alternate(step_timer(model, args.steps), step_timer(plain, args.steps), args.rounds)
         results.append(Result(f"{name} MTSAC vs plain MTSAC, MT10", t_model, t_plain, t_model / t_plain, "time", target))
+    # FAMO without its extra critic forward pass: the change of loss across two consecutive updates
+    model = make_model(MTSAC, grad_method="famo", grad_method_kwargs=dict(losses_after="next"), **common)
+    t_model, t_plain = alternate(step_timer(model, args.steps), step_timer(plain, args.steps), args.rounds)
+    results.append(
+        Result("famo (losses_after='next') vs plain MTSAC, MT10", t_model, t_plain, t_model / t_plain, "time", "report")
+    )
 
     assert plain.replay_buffer is not None
     data = plain.replay_buffer.sample(1280)
@@ -428,6 +440,7 @@ def bench_paco(args: argparse.Namespace) -> list[Result]:
     t_compose, t_mix = alternate(timer(lambda: heads(x, task)), timer(lambda: _mix_paco_outputs(heads, x, task)), args.rounds)
     name = "PaCo layers: compose T task weights vs mix K outputs per sample, 39->3x400->8, batch 1280"
     results.append(Result(name, t_compose, t_mix, t_mix / t_compose, "speed-up", "report"))
+    return results
 
 
 def bench_brc(args: argparse.Namespace) -> list[Result]:
@@ -455,6 +468,21 @@ def bench_brc(args: argparse.Namespace) -> list[Result]:
     return results
 
 
+def bench_softmod(args: argparse.Namespace) -> list[Result]:
+    """
+    Soft Modularization MTSAC step at mtrl's sizes (4 modules x 2 layers x 400 units, disentangled alpha) vs plain SB3
+    SAC (3x400) at the same MT10 shapes (batch 1280): the throughput ratio (mtrl's Soft Modularization agent: 0.32).
+    """
+    from mtsb3.recipes import soft_modularization
+
+    common = dict(n_tasks=10, batch_size=1280, buffer_transitions=args.buffer, device=args.device)
+    softmod = make_model(MTSAC, policy_kwargs=soft_modularization(), disentangled_alpha=True, **common)
+    sac = make_model(SAC, **common)
+    t_softmod, t_sac = alternate(step_timer(softmod, args.steps), step_timer(sac, args.steps), args.rounds)
+    name = "Soft Modularization MTSAC (4 modules x 2 layers x 400) vs SAC, MT10"
+    return [Result(name, t_softmod, t_sac, t_sac / t_softmod, "throughput", ">= 0.6")]
+
+
 SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "mtsac": bench_mtsac,
     "multi_head": bench_multi_head,
@@ -466,6 +494,7 @@ SECTIONS: dict[str, Callable[[argparse.Namespace], list[Result]]] = {
     "moore": bench_moore,
     "paco": bench_paco,
     "brc": bench_brc,
+    "softmod": bench_softmod,
 }
 
 

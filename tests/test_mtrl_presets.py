@@ -14,7 +14,10 @@ from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, apply_recipe
 from tests._zoo_helpers import HYPERPARAMS
 from tests.sac_ae._helpers import random_venv
 
-METAWORLD_ALGOS = ("mtsac", "mtsac_te", "mtmhsac", "film", "softmod", "care", "pcgrad", "gradnorm", "cagrad", "paco")
+METAWORLD_ALGOS = (
+    *("mtsac", "mtsac_te", "mtmhsac", "film", "softmod", "care"),
+    *("pcgrad", "gradnorm", "cagrad", "paco", "famo", "uw"),
+)
 PIXEL_ALGOS = ("sacae", "deepmdp", "hipbmdp")
 HIPBMDP_IDS = (
     "MT-HiPBMDP-Finger-Spin-vary-size-v0",
@@ -61,8 +64,8 @@ def test_the_mt10_preset_builds_a_squashing_actor():
     assert (model.actor_update_freq, model.initial_gradient_steps) == (1, 1500)
 
 
-#: the zoo's "pcgrad" and "gradnorm" are MTSAC with a gradient combiner, "distral" is Distral
-DMC_BASELINES = {"distral": Distral, "pcgrad": MTSAC, "gradnorm": MTSAC}
+#: the zoo's "pcgrad", "gradnorm", "famo" and "uw" are MTSAC with a gradient combiner, "distral" is Distral
+DMC_BASELINES = {"distral": Distral, "pcgrad": MTSAC, "gradnorm": MTSAC, "famo": MTSAC, "uw": MTSAC}
 #: the presets' hyperparameters that only size the run (shrunk here)
 SHRINK = dict(buffer_size=100, learning_starts=16, batch_size=8, initial_gradient_steps=3)
 

@@ -30,9 +30,11 @@ from mtsb3.zoo import (
     register_zoo,
     sample_brc_params,
     sample_cagrad_params,
+    sample_famo_params,
     sample_gradnorm_params,
     sample_mtsac_params,
     sample_paco_params,
+    sample_uw_params,
 )
 from tests._zoo_helpers import HYPERPARAMS, load_script_module, run_scripts
 
@@ -105,6 +107,7 @@ def test_every_named_method_is_registered() -> None:
         "moore",
         "paco",
         "brc",
+        *("famo", "uw"),
     }
     missing = sorted(set(ZOO_ALGOS) - set(ALGOS))
     assert not missing, f"not importable: {missing}"
@@ -221,6 +224,10 @@ def test_samplers_and_converter() -> None:
     assert gradnorm["grad_method_kwargs"] == {"alpha": 1.5}
     cagrad = sample_cagrad_params(optuna.trial.FixedTrial({**params, "grad__c": 0.4}), 4, 10, {})
     assert cagrad["grad_method_kwargs"] == {"c": 0.4}
+    famo = sample_famo_params(optuna.trial.FixedTrial({**params, "grad__lr": 0.02, "grad__gamma": 1e-3}), 4, 10, {})
+    assert famo["grad_method_kwargs"] == {"lr": 0.02, "gamma": 1e-3}
+    uw = sample_uw_params(optuna.trial.FixedTrial({**params, "grad__lr": 0.01}), 4, 10, {})
+    assert uw["grad_method_kwargs"] == {"lr": 0.01} and uw["batch_size"] == 256
     # sampled values are merged into the preset without dropping its recipe (policy_kwargs one level deeper)
     preset = {"policy_kwargs": {"net_arch": [64], "multi_head": True}, "grad_method_kwargs": {"alpha": 1.0, "lr": 1e-6}}
     merged = _merge_hyperparams(preset, {**gradnorm, "policy_kwargs": {"net_arch": [400]}})

@@ -65,13 +65,13 @@ class RoutingNetwork(nn.Module):
         :param routing_input: ``r``, ``(B, embedding_dim)``
         :return: one ``(B, E, E)`` routing matrix per routing step; each row sums to 1
         """
-        batch = routing_input.shape[0]
-        logits = self.down[0](th.relu(routing_input))
-        probs = [logits]
+        # Eq. 2 chains the routing steps (p_{l+1} reads p_l through W_u, a ReLU and the product with r), so their small
+        # matmuls run in turn; what the steps share runs once: ReLU(r) for p_1 and one softmax over all the steps' logits.
+        logits = [self.down[0](th.relu(routing_input))]
         for up, down in zip(self.up, self.down[1:], strict=True):
-            logits = down(th.relu(up(logits) * routing_input))
-            probs.append(logits)
-        return [th.softmax(p.view(batch, self.n_modules, self.n_modules), dim=2) for p in probs]
+            logits.append(down(th.relu(up(logits[-1]) * routing_input)))
+        shape = (len(logits), routing_input.shape[0], self.n_modules, self.n_modules)
+        return list(th.softmax(th.stack(logits).view(shape), dim=3).unbind(0))
 
 
 class SoftModularNetwork(nn.Module):
@@ -96,7 +96,9 @@ class SoftModularNetwork(nn.Module):
         check_count(n_layers, "n_layers (Soft Modularization routes between layers)", minimum=2)
         sizes = [in_features] + [module_hidden] * n_layers
         self.layers = nn.ModuleList(BatchedLinear(n_modules, n_in, n_out) for n_in, n_out in itertools.pairwise(sizes))
-        self.activation = activation_fn()
+        # ReLU (mtrl's and the default) runs in place on each fresh matmul output, as its backward reads the output only:
+        # one (E, B, H) tensor fewer per layer to allocate and write, on the largest activations of the network
+        self.activation = nn.ReLU(inplace=True) if activation_fn is nn.ReLU else activation_fn()
         self.n_modules, self.n_layers, self.out_features = n_modules, n_layers, module_hidden
 
     def forward(self, x: th.Tensor, routing: Sequence[th.Tensor]) -> th.Tensor:
@@ -108,7 +110,9 @@ class SoftModularNetwork(nn.Module):
         h = self.activation(self.layers[0](x))  # (E, B, H)
         for layer, weights in zip(self.layers[1:], routing, strict=True):
             h = self.activation(layer(th.einsum("bij,jbh->ibh", weights, h)))
-        return h.mean(dim=0)
+        # the mean over modules as a sum divided in place: its backward expands the gradient as a view instead of
+        # materialising an (E, B, H) quotient (the same values as h.mean(dim=0))
+        return h.sum(dim=0).div_(self.n_modules)
 
 
 class SoftModularizationExtractor(TaskConditionedExtractor):

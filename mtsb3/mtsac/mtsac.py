@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -54,7 +55,9 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
       is still uncertain (large alpha) weigh less.
     * **Gradient combination** (``grad_method``, e.g. ``"pcgrad"``): the critic and actor losses are kept per sample,
       averaged per task, and the per-task losses go through a combiner from :mod:`mtsb3.common.gradients` (one per
-      optimizer) instead of a plain mean.
+      optimizer) instead of a plain mean. The loss weightings of non-negative losses (``"famo"``, ``"uw"``) weight the
+      critic loss only (the actor loss is unbounded below); FAMO also gets the critic's task losses of the same batch
+      after the step (one more critic forward pass).
     * The actor loss is differentiated with the critic parameters frozen, so the actor step does not compute critic
       weight gradients that SB3 then throws away; the twin critic is a fused ensemble (:class:`MTCritic`).
     * **mtrl's update schedule** (mtrl/agent/sac.py, ``Agent.update``; mtrl/experiment/multitask.py, ``run``): the actor
@@ -195,8 +198,12 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             kwargs = dict(self.grad_method_kwargs or {})
             seed = self.seed
             self.critic_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
-            seed = None if seed is None else seed + 1
-            self.actor_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
+            # a weighting of non-negative losses (FAMO's log losses, uncertainty weighting) leaves the actor loss, which is
+            # unbounded below, to the plain mean: FAMO's MTRL agent weights the critic only (Cranial-XIX/FAMO,
+            # mtrl_files/famo.py, update_critic)
+            if not getattr(self.critic_grad_combiner, "needs_positive_losses", False):
+                seed = None if seed is None else seed + 1
+                self.actor_grad_combiner = make_grad_combiner(self.grad_method, n_tasks=self.n_tasks, seed=seed, **kwargs)
         if self.normalize_task_returns is not None and self.return_scaler is None:
             assert self.n_tasks is not None
             self.return_scaler = TaskReturnScaler(self.n_tasks, self.gamma, self.normalize_task_returns)
@@ -209,19 +216,23 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         task_idx: th.Tensor | None = None,
         params: list[th.nn.Parameter] | None = None,
         combiner: GradCombiner | None = None,
+        loss_fn: Callable[[], th.Tensor] | None = None,
     ) -> th.Tensor:
         """
         One optimizer step on a per-sample loss.
 
         Without a combiner this is SB3's ``mean -> backward -> step``. With one, the loss is averaged within each task
         (:func:`~mtsb3.common.task.per_task_mean`) and ``combiner.backward(task_losses, params, task_present, task_idx)``
-        writes the combined gradient into ``params``.
+        writes the combined gradient into ``params``. A combiner that learns from the change of the losses across the
+        step (FAMO, ``needs_losses_after_step``) then gets the task losses of the same batch, evaluated again by
+        ``loss_fn`` without a graph (the FAMO paper's Algorithm 2, Appendix C).
 
         :param optimizer: the optimizer to step
         :param per_sample_loss: ``(batch,)`` losses
         :param task_idx: ``(batch,)`` task indices (needed with a combiner)
         :param params: the parameters the combiner writes gradients to
         :param combiner: a gradient combiner, or ``None``
+        :param loss_fn: computes ``per_sample_loss`` again (with the stepped parameters); needed by such a combiner
         :return: the mean loss, detached
         """
         optimizer.zero_grad()
@@ -236,6 +247,11 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         if self.max_grad_norm is not None and optimizer is not self.ent_coef_optimizer:
             th.nn.utils.clip_grad_norm_(_optimizer_params(optimizer), self.max_grad_norm)
         optimizer.step()
+        if combiner is not None and getattr(combiner, "needs_losses_after_step", False):
+            if loss_fn is None:
+                raise ValueError(f"{type(combiner).__name__} needs the losses after the step: pass loss_fn")
+            with th.no_grad():
+                combiner.after_step(per_task_mean(loss_fn(), task_idx, self.n_tasks)[0])
         return loss.detach()
 
     def _with_task(self, replay_data: ReplayBufferSamples) -> ReplayBufferSamples:
@@ -371,15 +387,19 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
         if self._reward_scales is not None:
             assert task_idx is not None
             rewards = rewards / self._reward_scales[task_idx].reshape(-1, 1)  # BRC's per-task reward normalisation
-        if self.critic.support is None:
-            critic_loss = self._regression_critic_loss(replay_data, rewards, ent_coef, discounts)
-        else:
-            critic_loss = self._categorical_critic_loss(replay_data, rewards, ent_coef, discounts)
+        make_loss = self._regression_critic_loss if self.critic.support is None else self._categorical_critic_loss
+        # the target is computed once; FAMO evaluates the loss again after the step against the same target
+        loss_of_critic = make_loss(replay_data, rewards, ent_coef, discounts)
+        critic_loss = loss_of_critic()
         keep = self._loss_mask(critic_loss.detach(), task_idx)
+
+        def critic_loss_fn() -> th.Tensor:
+            return _weighted(loss_of_critic(), weights, keep)
+
         critic_loss = _weighted(critic_loss, weights, keep)
         critic_params = _optimizer_params(self.critic.optimizer)
         logs["critic_loss"] = self._apply_update(
-            self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner
+            self.critic.optimizer, critic_loss, task_idx, critic_params, self.critic_grad_combiner, critic_loss_fn
         )
 
         if update_actor:
@@ -389,8 +409,11 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
 
     def _regression_critic_loss(
         self, replay_data: ReplayBufferSamples, rewards: th.Tensor, ent_coef: th.Tensor, discounts: th.Tensor | float
-    ) -> th.Tensor:
-        """:return: ``(batch,)`` SB3's critic loss per sample: 0.5 · the sum over critics of the squared soft TD error"""
+    ) -> Callable[[], th.Tensor]:
+        """
+        :return: a function of no argument giving ``(batch,)`` SB3's critic loss per sample (0.5 · the sum over critics of
+            the squared soft TD error), against a target computed once, here
+        """
         with th.no_grad():
             next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
             next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
@@ -398,15 +421,19 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             next_q_values = next_q_values - (ent_coef * next_log_prob).reshape(-1, 1)
             target_q_values = rewards + (1 - replay_data.dones) * discounts * next_q_values
 
-        current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
-        return 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
+        def loss() -> th.Tensor:
+            current_q_values = th.cat(self.critic(replay_data.observations, replay_data.actions), dim=1)
+            return 0.5 * (current_q_values - target_q_values).pow(2).sum(dim=1)
+
+        return loss
 
     def _categorical_critic_loss(
         self, replay_data: ReplayBufferSamples, rewards: th.Tensor, ent_coef: th.Tensor, discounts: th.Tensor | float
-    ) -> th.Tensor:
+    ) -> Callable[[], th.Tensor]:
         """
-        :return: ``(batch,)`` BRC's critic loss per sample (jaxrl/agent/update.py, ``update_critic``): the cross-entropy
-            between each Q-network's logits and the projected soft Bellman target, summed over the Q-networks
+        :return: a function of no argument giving ``(batch,)`` BRC's critic loss per sample (jaxrl/agent/update.py,
+            ``update_critic``): the cross-entropy between each Q-network's logits and the projected soft Bellman target
+            (computed once, here), summed over the Q-networks
         """
         support = self.critic.support
         assert support is not None
@@ -417,8 +444,11 @@ class MTSAC(OverlapCollectionMixin, MultiTaskCheckpointMixin, SAC):
             next_probs = th.softmax(next_logits, dim=-1).mean(dim=0)
             next_atoms = support.atoms - (ent_coef * next_log_prob).reshape(-1, 1)
             target_probs = support.project(rewards + (1 - replay_data.dones) * discounts * next_atoms, next_probs)
-        logits = self.critic.q_outputs(replay_data.observations, replay_data.actions)
-        return cross_entropy(logits, target_probs).sum(dim=0)
+
+        def loss() -> th.Tensor:
+            return cross_entropy(self.critic.q_outputs(replay_data.observations, replay_data.actions), target_probs).sum(dim=0)
+
+        return loss
 
     def _actor_step(
         self,

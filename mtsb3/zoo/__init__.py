@@ -40,12 +40,14 @@ from mtsb3.zoo.samplers import (
     sample_cagrad_params,
     sample_distral_params,
     sample_encoder_params,
+    sample_famo_params,
     sample_gradnorm_params,
     sample_moore_params,
     sample_mtsac_params,
     sample_paco_params,
     sample_pcgrad_params,
     sample_pixel_params,
+    sample_uw_params,
 )
 
 if TYPE_CHECKING:
@@ -74,12 +76,14 @@ __all__ = [
     "sample_cagrad_params",
     "sample_distral_params",
     "sample_encoder_params",
+    "sample_famo_params",
     "sample_gradnorm_params",
     "sample_moore_params",
     "sample_mtsac_params",
     "sample_paco_params",
     "sample_pcgrad_params",
     "sample_pixel_params",
+    "sample_uw_params",
     "unavailable_algos",
 ]
 

@@ -11,12 +11,14 @@ from mtsb3.zoo.samplers import (
     sample_cagrad_params,
     sample_distral_params,
     sample_encoder_params,
+    sample_famo_params,
     sample_gradnorm_params,
     sample_moore_params,
     sample_mtsac_params,
     sample_paco_params,
     sample_pcgrad_params,
     sample_pixel_params,
+    sample_uw_params,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ ZOO_ALGOS: dict[str, ZooAlgo] = {
     "moore": ZooAlgo("mtsb3:MTSAC", sample_moore_params, ("mtsb3.recipes:moore",)),
     "paco": ZooAlgo("mtsb3.paco:PaCo", sample_paco_params),
     "brc": ZooAlgo("mtsb3:MTSAC", sample_brc_params, ("mtsb3.recipes:brc",)),
+    "famo": ZooAlgo("mtsb3:MTSAC", sample_famo_params, ("mtsb3.common.gradients:FAMO",)),
+    "uw": ZooAlgo("mtsb3:MTSAC", sample_uw_params, ("mtsb3.common.gradients:UncertaintyWeighting",)),
 }
 
 

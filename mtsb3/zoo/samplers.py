@@ -141,6 +141,24 @@ def sample_cagrad_params(trial: optuna.Trial, n_actions: int, n_envs: int, addit
     return convert_mtsac_params(params)
 
 
+def sample_famo_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """
+    Sampler for FAMO: the MTSAC core plus the Adam learning rate ``lr`` of the task logits (the reference: 0.025, its
+    MTRL config: 0.01) and their weight decay ``gamma`` (the reference MTRL agent: 1e-3).
+    """
+    params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))
+    params["grad__lr"] = trial.suggest_float("grad__lr", 1e-3, 0.1, log=True)
+    params["grad__gamma"] = trial.suggest_float("grad__gamma", 1e-5, 1e-1, log=True)
+    return convert_mtsac_params(params)
+
+
+def sample_uw_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Sampler for uncertainty weighting: the MTSAC core plus the Adam learning rate ``lr`` of the log variances."""
+    params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))
+    params["grad__lr"] = trial.suggest_float("grad__lr", 1e-3, 0.1, log=True)
+    return convert_mtsac_params(params)
+
+
 def sample_distral_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """Sampler for Distral: the MTSAC core plus the distillation weight ``distral_alpha`` (mtrl/agent/distral.py)."""
     params = _sample_sac_core(trial, ["medium", "mtrl"], (7, 11))

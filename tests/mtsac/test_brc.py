@@ -83,7 +83,7 @@ def test_options_are_off_by_default_and_keep_sb3s_critic_loss():
     data = model._with_task(model.replay_buffer.sample(32))
     ent_coef = th.exp(model.log_ent_coef.detach())
     th.manual_seed(5)
-    loss = model._regression_critic_loss(data, data.rewards, ent_coef, model.gamma)
+    loss = model._regression_critic_loss(data, data.rewards, ent_coef, model.gamma)()
     th.manual_seed(5)
     with th.no_grad():  # SB3's SAC.train, written out
         next_actions, next_log_prob = model.actor.action_log_prob(data.next_observations)
@@ -108,7 +108,7 @@ def test_categorical_target_is_the_projected_soft_bellman_update(monkeypatch):
 
     monkeypatch.setattr(mtsac_module, "cross_entropy", record)
     th.manual_seed(3)
-    model._categorical_critic_loss(data, rewards, model.ent_coef_tensor, model.gamma)
+    model._categorical_critic_loss(data, rewards, model.ent_coef_tensor, model.gamma)()
     th.manual_seed(3)
     with th.no_grad():
         next_actions, next_log_prob = model.actor.action_log_prob(data.next_observations)
@@ -137,7 +137,7 @@ def test_categorical_critic_loss_decreases_on_a_fixed_batch(monkeypatch):
     excess = []
     for _ in range(60):
         th.manual_seed(0)  # the same next actions: a fixed target (the target critic is not updated here)
-        loss = model._categorical_critic_loss(data, data.rewards, model.ent_coef_tensor, model.gamma).mean()
+        loss = model._categorical_critic_loss(data, data.rewards, model.ent_coef_tensor, model.gamma)().mean()
         model.critic.optimizer.zero_grad()
         loss.backward()
         model.critic.optimizer.step()

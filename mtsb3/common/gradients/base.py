@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
@@ -65,6 +66,19 @@ def assign_flat_grad(params: Sequence[th.Tensor], flat_grad: th.Tensor) -> None:
     assert offset == flat_grad.numel(), "flat gradient size does not match the parameters"
 
 
+def assign_weighted_loss_grad(weights: th.Tensor, task_losses: th.Tensor, params: Sequence[th.Tensor]) -> None:
+    """
+    Write the gradient of ``sum_t w_t L_t`` into ``p.grad`` (replacing what was there), by one ordinary backward pass.
+
+    :param weights: ``(T,)`` task weights, constants of the gradient
+    :param task_losses: ``(T,)`` per-task losses
+    :param params: the parameters (one without a path to the losses gets a zero gradient)
+    """
+    grads = th.autograd.grad((weights.detach() * task_losses).sum(), list(params), materialize_grads=True)
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g
+
+
 class GradCombiner(nn.Module):
     """
     Base class of gradient combiners.
@@ -82,6 +96,10 @@ class GradCombiner(nn.Module):
         given and the graph allows it (checked once per parameter list), else
         :func:`~mtsb3.common.gradients.per_sample.per_task_gradients`; ``False``: always the batched backward
     """
+
+    needs_positive_losses: ClassVar[bool] = False
+    """The method is defined for non-negative task losses only (it weights ``log L_t`` or a likelihood of ``L_t``): an
+    algorithm applies it to its critic losses only (MTSAC: the actor loss, unbounded below, keeps the plain mean)."""
 
     def __init__(self, n_tasks: int, seed: int | None = None, per_sample: bool = True):
         super().__init__()
@@ -203,6 +221,29 @@ class GradCombiner(nn.Module):
         assign_flat_grad(params, combined)
         return info
 
+    @property
+    def needs_losses_after_step(self) -> bool:
+        """Whether the algorithm must call :meth:`after_step` with the task losses of the same batch after its step."""
+        return False
+
+    def after_step(self, task_losses: th.Tensor) -> None:
+        """
+        Receive the task losses of the last :meth:`backward`'s batch, evaluated again after the optimiser step (only
+        called when :attr:`needs_losses_after_step`; FAMO learns its task weights from the change).
+
+        :param task_losses: ``(T,)`` per-task losses, without a graph
+        """
+
+    def check_non_negative(self, task_losses: th.Tensor, present: th.Tensor) -> None:
+        """:raises ValueError: if a present task's loss is negative (for :attr:`needs_positive_losses` methods)"""
+        losses = task_losses.detach()
+        negative = present & (losses < 0)
+        if bool(negative.any()):
+            raise ValueError(
+                f"{type(self).__name__} needs non-negative task losses (a squared error such as the critic's), got "
+                f"{losses[negative].tolist()} for tasks {negative.nonzero().flatten().tolist()}"
+            )
+
     def combine(self, grads: th.Tensor, task_present: th.Tensor) -> tuple[th.Tensor, dict[str, float]]:
         """
         :param grads: ``(T, P)`` per-task gradients (rows of missing tasks are zero)
@@ -218,3 +259,93 @@ class GradCombiner(nn.Module):
     def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:  # type: ignore[override]
         """Restore a state from :meth:`state_dict` (``strict`` is accepted for SB3's ``set_parameters``)."""
         self.rng.bit_generator.state = state["rng"]
+
+
+class TaskWeightingCombiner(GradCombiner):
+    """
+    Base of the combiners that learn one ``(T,)`` vector per parameter list, each with its own Adam optimiser
+    (GradNorm's task weights, FAMO's logits, uncertainty weighting's log variances), and may keep ``(T,)`` records
+    beside it (GradNorm's initial losses, FAMO's previous losses; NaN until a task is first seen).
+
+    One combiner can serve several losses (critic and actor): it keeps separate state per parameter list, created on
+    the first use of the list; :meth:`state_dict` saves the states in that order, and a restored combiner gives them to
+    the parameter lists in the same order of first use.
+
+    Subclasses set :attr:`learned_name` (its key in :meth:`state_dict`), :attr:`initial_value` and
+    :attr:`record_names`, and may override :meth:`make_optimizer`.
+
+    :param n_tasks: number of tasks
+    :param seed: seed of the combiner's random generator
+    :param lr: Adam learning rate of the learned vectors
+    :param per_sample: see :class:`GradCombiner`
+    """
+
+    learned_name: ClassVar[str] = "learned"
+    initial_value: ClassVar[float] = 0.0
+    record_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, n_tasks: int, seed: int | None = None, lr: float = 1e-3, per_sample: bool = True):
+        super().__init__(n_tasks, seed, per_sample)
+        if lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        self.lr = lr
+        self._group_ids: dict[tuple[int, ...], int] = {}
+        self._learned: list[th.Tensor] = []
+        self._records: dict[str, list[th.Tensor]] = {name: [] for name in self.record_names}
+        self.optimizers: list[th.optim.Optimizer] = []
+
+    def make_optimizer(self, learned: th.Tensor) -> th.optim.Optimizer:
+        """:return: the optimiser of one learned vector (Adam with :attr:`lr`)"""
+        return th.optim.Adam([learned], lr=self.lr)
+
+    def _group(self, params: list[th.Tensor], device: th.device) -> int:
+        """:return: the index of the state of ``params``, created on their first use"""
+        key = tuple(id(p) for p in params)
+        if key not in self._group_ids:
+            index = len(self._group_ids)
+            self._group_ids[key] = index
+            if index >= len(self._learned):  # a fresh group (otherwise its state came from load_state_dict)
+                learned = th.full((self.n_tasks,), self.initial_value, device=device, requires_grad=True)
+                self._learned.append(learned)
+                for records in self._records.values():
+                    records.append(th.full((self.n_tasks,), float("nan"), device=device))
+                self.optimizers.append(self.make_optimizer(learned))
+        return self._group_ids[key]
+
+    def step_learned(self, group: int, grad: th.Tensor, present: th.Tensor) -> th.Tensor:
+        """
+        One optimiser step on the learned vector of ``group``; a task missing from the batch keeps its value (Adam's
+        momentum, or a weight decay, would still move it).
+
+        :param group: from :meth:`_group`
+        :param grad: ``(T,)`` gradient of the learned vector (its entries for missing tasks are ignored)
+        :param present: ``(T,)`` bool mask of the tasks present
+        :return: the updated vector, detached
+        """
+        learned = self._learned[group]
+        grad = grad.detach().to(learned.dtype)
+        learned.grad = th.where(present, grad, th.zeros_like(grad))
+        before = learned.detach().clone()
+        self.optimizers[group].step()
+        with th.no_grad():
+            learned[~present] = before[~present]
+        return learned.detach()
+
+    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        return {
+            **super().state_dict(),
+            self.learned_name: [v.detach().clone() for v in self._learned],
+            **{name: [r.clone() for r in records] for name, records in self._records.items()},
+            "optimizers": [copy.deepcopy(opt.state_dict()) for opt in self.optimizers],
+        }
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:  # type: ignore[override]
+        super().load_state_dict(state, strict)
+        self._group_ids = {}
+        self._learned = [v.clone().requires_grad_(True) for v in state[self.learned_name]]
+        self._records = {name: [r.clone() for r in state[name]] for name in self.record_names}
+        self.optimizers = []
+        for learned, opt_state in zip(self._learned, state["optimizers"], strict=True):
+            optimizer = self.make_optimizer(learned)
+            optimizer.load_state_dict(opt_state)
+            self.optimizers.append(optimizer)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch as th
 
-from mtsb3.common.gradients.base import _EPS, GradCombiner, assign_flat_grad, register_grad_method
+from mtsb3.common.gradients.base import (
+    _EPS,
+    GradCombiner,
+    TaskWeightingCombiner,
+    assign_flat_grad,
+    assign_weighted_loss_grad,
+    register_grad_method,
+)
 from mtsb3.common.gradients.per_sample import per_task_gradients
 
 
@@ -198,7 +203,7 @@ class CAGrad(GradCombiner):
 
 
 @register_grad_method("gradnorm")
-class GradNorm(GradCombiner):
+class GradNorm(TaskWeightingCombiner):
     """
     GradNorm, gradient normalisation for adaptive loss balancing (Chen et al. 2018, https://arxiv.org/abs/1711.02257).
 
@@ -221,8 +226,8 @@ class GradNorm(GradCombiner):
     positive (the SAC actor loss can be negative) ``r_t`` is set to the neutral 1, so that task's weight only
     balances gradient norms.
 
-    One combiner can serve several losses (critic and actor): it keeps separate weights per parameter list, indexed
-    in the order of first use (:meth:`state_dict` saves them in that order).
+    One combiner can serve several losses (critic and actor): separate weights per parameter list
+    (:class:`~mtsb3.common.gradients.base.TaskWeightingCombiner`).
 
     :param n_tasks: number of tasks
     :param seed: unused (GradNorm is deterministic)
@@ -233,6 +238,10 @@ class GradNorm(GradCombiner):
         ``params``), or ``None`` for all of ``params`` (exact, but costs the full per-task pass)
     """
 
+    learned_name = "weights"
+    initial_value = 1.0
+    record_names = ("initial_losses",)
+
     def __init__(
         self,
         n_tasks: int,
@@ -242,26 +251,20 @@ class GradNorm(GradCombiner):
         shared_layer: int | None = -1,
         per_sample: bool = True,
     ):
-        super().__init__(n_tasks, seed, per_sample)
+        super().__init__(n_tasks, seed, lr, per_sample)
         if alpha < 0:
             raise ValueError(f"alpha must be >= 0, got {alpha}")
-        self.alpha, self.lr, self.shared_layer = alpha, lr, shared_layer
-        self._group_ids: dict[tuple[int, ...], int] = {}
-        self.weights: list[th.Tensor] = []
-        self.initial_losses: list[th.Tensor] = []
-        self.optimizers: list[th.optim.Adam] = []
+        self.alpha, self.shared_layer = alpha, shared_layer
 
-    def _group(self, params: list[th.Tensor], device: th.device) -> int:
-        key = tuple(id(p) for p in params)
-        if key not in self._group_ids:
-            index = len(self._group_ids)
-            self._group_ids[key] = index
-            if index >= len(self.weights):  # a fresh group (otherwise its state came from load_state_dict)
-                weights = th.ones(self.n_tasks, device=device, requires_grad=True)
-                self.weights.append(weights)
-                self.initial_losses.append(th.full((self.n_tasks,), float("nan"), device=device))
-                self.optimizers.append(th.optim.Adam([weights], lr=self.lr))
-        return self._group_ids[key]
+    @property
+    def weights(self) -> list[th.Tensor]:
+        """The task weights, one ``(T,)`` tensor per parameter list."""
+        return self._learned
+
+    @property
+    def initial_losses(self) -> list[th.Tensor]:
+        """Each task's loss the first time it was present (NaN before), one ``(T,)`` tensor per parameter list."""
+        return self._records["initial_losses"]
 
     def _norm_params(self, params: list[th.Tensor]) -> list[th.Tensor]:
         if self.shared_layer is None:
@@ -280,7 +283,7 @@ class GradNorm(GradCombiner):
     ) -> dict[str, float]:
         params, present = self._check_inputs(task_losses, params, task_present)
         group = self._group(params, task_losses.device)
-        weights, initial, optimizer = self.weights[group], self.initial_losses[group], self.optimizers[group]
+        weights, initial = self.weights[group], self.initial_losses[group]
 
         norm_params = self._norm_params(params)
         # the update is the gradient of sum_t w_t L_t with the current weights (missing tasks have L_t = 0, drop out)
@@ -291,9 +294,7 @@ class GradNorm(GradCombiner):
             assign_flat_grad(params, (weights.detach() * present) @ grads)
         else:  # ||grad_W L_t|| by a batched backward that stops at W, then one ordinary backward for the update
             norms = per_task_gradients(task_losses, norm_params, retain_graph=True).norm(dim=1).detach()
-            weighted = (weights.detach() * task_losses * present).sum()
-            flat = th.cat([g.reshape(-1) for g in th.autograd.grad(weighted, params, materialize_grads=True)])
-            assign_flat_grad(params, flat)
+            assign_weighted_loss_grad(weights * present, task_losses, params)
 
         with th.no_grad():
             losses = task_losses.detach()
@@ -308,33 +309,12 @@ class GradNorm(GradCombiner):
             target = grad_norms[present].mean() * inverse_rate**self.alpha
             gradnorm_loss = (grad_norms - target).abs()[present].sum()
             # d/dw_t |w_t n_t - target_t| = sign(w_t n_t - target_t) n_t  (the target is a constant, paper eq. 2)
-            weights.grad = th.where(present, th.sign(grad_norms - target) * norms, th.zeros_like(norms))
-        before = weights.detach().clone()
-        optimizer.step()
+            grad = th.sign(grad_norms - target) * norms
+        self.step_learned(group, grad, present)  # no step for a missing task
         with th.no_grad():
-            weights[~present] = before[~present]  # no step for a missing task (Adam's momentum would still move it)
             weights.clamp_(min=1e-4)
             # renormalise to sum to T (a fix of mtrl: README, "Differences from mtrl and mtenv")
             weights.mul_(self.n_tasks / weights.sum())
         info = {"gradnorm_loss": float(gradnorm_loss)}
         info.update({f"task_weight_{t}": float(w) for t, w in enumerate(weights.detach().cpu().tolist())})
         return info
-
-    def state_dict(self) -> dict[str, Any]:  # type: ignore[override]
-        return {
-            **super().state_dict(),
-            "weights": [w.detach().clone() for w in self.weights],
-            "initial_losses": [loss.clone() for loss in self.initial_losses],
-            "optimizers": [copy.deepcopy(opt.state_dict()) for opt in self.optimizers],
-        }
-
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:  # type: ignore[override]
-        super().load_state_dict(state, strict)
-        self._group_ids = {}
-        self.weights = [w.clone().requires_grad_(True) for w in state["weights"]]
-        self.initial_losses = [loss.clone() for loss in state["initial_losses"]]
-        self.optimizers = []
-        for weights, opt_state in zip(self.weights, state["optimizers"], strict=True):
-            optimizer = th.optim.Adam([weights], lr=self.lr)
-            optimizer.load_state_dict(opt_state)
-            self.optimizers.append(optimizer)
