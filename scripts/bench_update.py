@@ -471,7 +471,7 @@ def bench_brc(args: argparse.Namespace) -> list[Result]:
 def bench_softmod(args: argparse.Namespace) -> list[Result]:
     """
     Soft Modularization MTSAC step at mtrl's sizes (4 modules x 2 layers x 400 units, disentangled alpha) vs plain SB3
-    SAC (3x400) at the same MT10 shapes (batch 1280): the throughput ratio (mtrl's Soft Modularization agent: 0.32).
+    SAC (3x400) at the same MT10 shapes (batch 1280): the throughput ratio.
     """
     from mtsb3.recipes import soft_modularization
 
