@@ -192,6 +192,7 @@ def sample_paco_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     params["policy__task_heads_kwargs__n_param_sets"] = trial.suggest_int("policy__task_heads_kwargs__n_param_sets", 2, 10)
     params["loss_mask_threshold"] = trial.suggest_float("loss_mask_threshold", 1e2, 1e5, log=True)
     params["w_reset"] = trial.suggest_categorical("w_reset", ["interpolate", "copy"])
+    return convert_mtsac_params(params)
 
 
 def sample_brc_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
