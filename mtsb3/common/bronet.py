@@ -163,14 +163,15 @@ class BroNet(nn.Module):
                 init(module.weight, math.sqrt(2))
                 nn.init.zeros_(module.bias)
 
-    def forward(self, x: th.Tensor) -> th.Tensor:
+    def forward(self, x: th.Tensor | Sequence[th.Tensor]) -> th.Tensor:
         """
-        :param x: ``(batch, in)``; with ``n_experts``, ``(E, batch, in)`` or ``(batch, in)`` fed to every network
+        :param x: ``(batch, in)``; with ``n_experts``, ``(E, batch, in)`` or ``(batch, in)`` fed to every network, or the
+            input in such parts (see :meth:`~mtsb3.common.experts.BatchedLinear.forward`)
         :return: ``(batch, out)``, or ``(E, batch, out)`` with ``n_experts``
         """
-        if self.n_experts is not None and x.ndim == 2:
-            x = x.unsqueeze(0).expand(self.n_experts, -1, -1)
-        x = self.input_layer(x)
+        if self.n_experts is None and not isinstance(x, th.Tensor):
+            x = th.cat(list(x), dim=-1)
+        x = self.input_layer(x)  # a BatchedLinear feeds a (batch, in) input to every network
         for block in self.blocks:
             x = x + block(x)
         return x if self.output_layer is None else self.output_layer(x)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import torch as th
 from torch import nn
@@ -30,14 +31,33 @@ class BatchedLinear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: th.Tensor) -> th.Tensor:
+    def forward(self, x: th.Tensor | Sequence[th.Tensor]) -> th.Tensor:
         """
-        :param x: ``(E, batch, in)``, or ``(batch, in)`` to feed the same input to every expert
+        :param x: ``(E, batch, in)``, or ``(batch, in)`` to feed the same input to every expert; or the input in parts
+            (each of these shapes), whose concatenation along the last axis is the input
         :return: ``(E, batch, out)``
         """
-        if x.ndim == 2:
-            x = x.unsqueeze(0).expand(self.n_experts, -1, -1)
-        return th.baddbmm(self.bias, x, self.weight)
+        if isinstance(x, th.Tensor):
+            return th.baddbmm(self.bias, self._per_expert(x), self.weight)
+        # one matmul per part with its rows of the weights: a part that needs no gradient (the critic's features in the
+        # actor loss, where the critic is frozen) then costs no input-gradient matmul, which a concatenation would compute
+        # for the whole input (for a 400-wide features part, the size of one forward matmul of the layer)
+        sizes = [part.shape[-1] for part in x]
+        if sum(sizes) != self.in_features:
+            raise ValueError(f"the input parts have {sizes} features, the layer takes {self.in_features}")
+        out, start = None, 0
+        for part in x:
+            weight = self.weight[:, start : start + part.shape[-1]]
+            start += part.shape[-1]
+            # in place after the first part: a matmul's backward does not read its output
+            part = self._per_expert(part)
+            out = th.baddbmm(self.bias, part, weight) if out is None else out.baddbmm_(part, weight)
+        assert out is not None
+        return out
+
+    def _per_expert(self, x: th.Tensor) -> th.Tensor:
+        """:return: ``x`` as ``(E, batch, in)``, a ``(batch, in)`` input expanded (a view) to every expert"""
+        return x.unsqueeze(0).expand(self.n_experts, -1, -1) if x.ndim == 2 else x
 
     def forward_selected(self, x: th.Tensor, index: th.Tensor) -> th.Tensor:
         """
@@ -83,8 +103,13 @@ class BatchedMLP(nn.Module):
         self.n_experts = n_experts
         self.out_features = sizes[-1]
 
-    def forward(self, x: th.Tensor) -> th.Tensor:
-        """:param x: ``(E, batch, in)`` or ``(batch, in)``; :return: ``(E, batch, out)``."""
-        if x.ndim == 2:
+    def forward(self, x: th.Tensor | Sequence[th.Tensor]) -> th.Tensor:
+        """
+        :param x: ``(E, batch, in)`` or ``(batch, in)``, or the input in such parts (see :meth:`BatchedLinear.forward`)
+        :return: ``(E, batch, out)``
+        """
+        if not isinstance(x, th.Tensor) and len(self.layers) == 0:
+            x = th.cat(list(x), dim=-1)
+        if isinstance(x, th.Tensor) and x.ndim == 2:
             x = x.unsqueeze(0).expand(self.n_experts, -1, -1)
         return self.layers(x)

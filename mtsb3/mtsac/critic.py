@@ -139,7 +139,9 @@ class MTCritic(BaseModel):
     def q_outputs(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
         """:return: every Q-network's outputs: ``(n_critics, batch, 1)`` Q-values or ``(n_critics, batch, n_atoms)`` logits"""
         features, task = self.conditioning(obs, self.features_extractor, features_grad=not self.share_features_extractor)
-        hidden = self.q_networks(th.cat([features, actions], dim=1))
+        # the input in two parts: in the actor loss the features carry no gradient (critic frozen), and the first layer
+        # then computes the input gradient of the action part only
+        hidden = self.q_networks((features, actions))
         if self.heads is not None:
             assert task is not None
             hidden = self.heads(hidden, task)

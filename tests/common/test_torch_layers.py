@@ -10,6 +10,7 @@ from sb3_contrib import TQC
 from stable_baselines3 import PPO, SAC, TD3
 
 from mtsb3 import make_mt_vec_env
+from mtsb3.common.bronet import BroNet
 from mtsb3.common.experts import BatchedLinear, BatchedMLP
 from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.task_encoder import load_task_descriptions
@@ -275,6 +276,34 @@ def test_batched_experts_equal_a_loop_over_experts():
     layer = BatchedLinear(5, OBS_DIM, 3)
     index = th.randint(0, 5, (BATCH,))
     th.testing.assert_close(layer.forward_selected(x, index), layer(x)[index, th.arange(BATCH)])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: BatchedMLP(2, OBS_DIM + 3, [16, 8], 1),
+        lambda: BatchedMLP(2, OBS_DIM + 3, [], None),  # no layer: the parts are concatenated
+        lambda: BroNet(OBS_DIM + 3, [8, 8, 8], 5, n_experts=2),
+        lambda: BroNet(OBS_DIM + 3, [8, 8, 8], 5),
+    ],
+)
+def test_an_input_in_parts_equals_the_concatenated_input(make):
+    """The critic feeds (features, actions) as parts: the same values and gradients as their concatenation."""
+    th.manual_seed(0)
+    net = make()
+    features, actions = th.randn(BATCH, OBS_DIM, requires_grad=True), th.randn(BATCH, 3, requires_grad=True)
+    inputs = [features, actions, *net.parameters()]
+    whole = net(th.cat([features, actions], dim=1))
+    parts = net((features, actions))
+    th.testing.assert_close(parts, whole)
+    for got, want in zip(th.autograd.grad(parts.sum(), inputs), th.autograd.grad(whole.sum(), inputs), strict=True):
+        th.testing.assert_close(got, want)
+
+
+def test_input_parts_must_add_up_to_the_layer_input():
+    layer = BatchedLinear(2, OBS_DIM + 3, 4)
+    with pytest.raises(ValueError, match=rf"the input parts have \[{OBS_DIM}, 2\] features, the layer takes {OBS_DIM + 3}"):
+        layer((th.randn(BATCH, OBS_DIM), th.randn(BATCH, 2)))
 
 
 @pytest.mark.parametrize("detach", [True, False])
