@@ -33,7 +33,6 @@ from mtsb3.common.bronet import bronet_arch
 from mtsb3.common.compositional import CompositionalTaskHeads
 from mtsb3.common.orthogonal_experts import MixtureOfOrthogonalExperts
 from mtsb3.common.pixel import PixelExtractor
-from mtsb3.common.soft_modularization import SoftModularizationExtractor
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
 
 #: mtrl's MetaWorld actor/critic MLP: 3 hidden layers of 400 (mtrl's config/setup/metaworld.yaml)
@@ -199,39 +198,43 @@ def soft_modularization(
     n_layers: int = 2,
     module_hidden: int = 400,
     task_encoder_kwargs: dict[str, Any] | None = None,
-    qf_net_arch: Sequence[int] = (400,),
+    encoder_net_arch: Sequence[int] = (50, 50),
+    encoder_dim: int = 50,
 ) -> dict[str, Any]:
     """
-    **Soft Modularization** (Yang et al. 2020, mtrl/agent/components/soft_modularization.py): a feed-forward observation
-    embedding (mtrl's ``feedforward`` encoder, [50, 50] to 50) and a task encoding route ``n_modules`` modules per layer
-    through ``n_layers`` modular layers of ``module_hidden`` units; the modular network is the body of the actor and of the
-    critic (run with ``disentangled_alpha=True``).
+    **Soft Modularization** (Yang et al. 2020) as mtrl builds it (mtrl/agent/components/soft_modularization.py,
+    ``SoftModularizedMLP``; the docs recipe: 4 modules, ``num_layers=2``, 400 units): the actor and each Q-network are a
+    routed network of ``n_modules`` modules per layer (:class:`~mtsb3.common.soft_modularization.SoftModularizedMLP`, the
+    ``"soft_modularization"`` trunk of :class:`~mtsb3.mtsac.policies.MTSACPolicy`), run with ``disentangled_alpha=True``.
 
-    On top of the body, the actor has SB3's linear mean/log-std layers, and each Q-network a ``qf_net_arch`` MLP
-    over ``concat(features, action)`` (mtrl routes the critic on a projection of the action too; an SB3 features
-    extractor sees the observation only).
+    - Observation encoder: mtrl's ``feedforward`` encoder, ``encoder_net_arch`` then ``encoder_dim`` (Linear, ReLU, Linear,
+      ReLU, Linear), one per network.
+    - Task encoder: the policy's, of output size ``encoder_dim`` (mtrl multiplies the two encodings elementwise), trained
+      by the critic loss.
+    - ``n_layers - 1`` routed hidden layers of ``module_hidden`` units, then a routed output layer: the actor's mean and
+      log std, each Q-network's value. A Q-network first projects ``[encoding | action]`` back to ``encoder_dim``, so that
+      the routing of the critic reads the action too, as in mtrl.
 
     :param n_modules: modules per layer (mtrl: 4)
-    :param n_layers: modular layers (mtrl: 2)
-    :param module_hidden: units per module (mtrl: 400)
-    :param task_encoder_kwargs: kwargs of :class:`~mtsb3.common.task_encoder.TaskEncoder`
-    :param qf_net_arch: hidden sizes of the Q head over ``concat(features, action)``
+    :param n_layers: modular layers, the output layer included (mtrl: 2)
+    :param module_hidden: units per module of the hidden layers (mtrl: 400)
+    :param task_encoder_kwargs: kwargs of :class:`~mtsb3.common.task_encoder.TaskEncoder` (``output_dim`` is
+        ``encoder_dim``)
+    :param encoder_net_arch: hidden sizes of the observation encoder (mtrl: ``[50, 50]``)
+    :param encoder_dim: output size of the observation encoder and of the task encoder (mtrl: 50)
     :return: ``policy_kwargs`` for :class:`mtsb3.MTSAC`
     """
     check_count(n_modules, "n_modules")
     check_count(n_layers, "n_layers (Soft Modularization routes between layers)", minimum=2)
-    return _task_conditioned_extractor(
-        dict(pi=[], qf=list(qf_net_arch)),
-        task_encoder_kwargs,
-        concat_task_encoding=False,
-        features_extractor_class=SoftModularizationExtractor,
-        features_extractor_kwargs=dict(
-            n_modules=n_modules,
-            n_layers=n_layers,
-            module_hidden=module_hidden,
-            embedding_dim=50,
-            embedding_net_arch=[50, 50],
-        ),
+    return dict(
+        net_arch=[module_hidden] * (n_layers - 1),
+        trunk="soft_modularization",
+        trunk_kwargs=dict(n_modules=n_modules),
+        use_task_encoder=True,
+        task_encoder_kwargs={"output_dim": encoder_dim, **(task_encoder_kwargs or {})},
+        concat_task_encoding=True,
+        features_extractor_class=FeedForwardEncoder,
+        features_extractor_kwargs=dict(features_dim=encoder_dim, net_arch=list(encoder_net_arch), task_conditioning="none"),
     )
 
 

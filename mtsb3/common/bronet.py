@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch as th
 from torch import nn
 
 from mtsb3.common.experts import BatchedLinear
 
-#: the trunks an actor or critic MLP can be built as
-TRUNKS = ("mlp", "bronet")
+#: the trunks an actor or critic MLP can be built as (``soft_modularization``:
+#: :class:`~mtsb3.common.soft_modularization.SoftModularizedMLP`)
+TRUNKS = ("mlp", "bronet", "soft_modularization")
 
 
 def bronet_arch(width: int, n_blocks: int) -> list[int]:
@@ -49,12 +51,16 @@ def check_bronet_arch(net_arch: Sequence[int]) -> tuple[int, int]:
     return arch[0], (len(arch) - 1) // 2
 
 
-def check_trunk(trunk: str | Mapping[str, str], disjoint_policy: bool = False) -> tuple[str, str]:
+def check_trunk(
+    trunk: str | Mapping[str, str], disjoint_policy: bool = False, trunk_kwargs: Mapping[str, Any] | None = None
+) -> tuple[str, str]:
     """
     :param trunk: one trunk for the actor and the critic, or ``dict(pi=..., qf=...)`` (as ``net_arch``)
     :param disjoint_policy: whether the policy is disjoint (every layer a per-task head: no shared trunk to build)
+    :param trunk_kwargs: the Soft Modularization trunk's options (``n_modules``)
     :return: the actor's and the critic's trunk
-    :raises ValueError: for an unknown trunk name or dict key, or a BroNet trunk in a disjoint policy
+    :raises ValueError: for an unknown trunk name or dict key, a trunk other than an MLP in a disjoint policy, or
+        ``trunk_kwargs`` without a Soft Modularization trunk
     """
     if isinstance(trunk, Mapping):
         if set(trunk) - {"pi", "qf"}:
@@ -65,8 +71,12 @@ def check_trunk(trunk: str | Mapping[str, str], disjoint_policy: bool = False) -
     for name in (pi, qf):
         if name not in TRUNKS:
             raise ValueError(f"Unknown trunk {name!r}; choose one of {list(TRUNKS)}")
-    if disjoint_policy and "bronet" in (pi, qf):
+    if disjoint_policy and {pi, qf} != {"mlp"}:
         raise ValueError(f"disjoint_policy=True puts every layer into per-task heads: it has no shared trunk={trunk!r}")
+    if trunk_kwargs and "soft_modularization" not in (pi, qf):
+        raise ValueError(
+            f"trunk_kwargs={dict(trunk_kwargs)!r} are options of trunk='soft_modularization', got trunk={trunk!r}"
+        )
     return pi, qf
 
 

@@ -32,6 +32,8 @@ def check_task_options(
     concat_task_one_hot: bool = False,
     train_task_encoder_with_actor: bool = False,
     custom_task_heads: bool = False,
+    soft_modularization_trunk: bool = False,
+    concat_task_encoding: bool = True,
 ) -> int | None:
     """
     The one check of the multi-task options of :class:`~mtsb3.mtsac.policies.MTSACPolicy` (see there): a combination
@@ -41,6 +43,8 @@ def check_task_options(
 
     :param observation_space: the policy's observation space
     :param custom_task_heads: whether ``task_heads_class`` or ``task_heads_kwargs`` are given
+    :param soft_modularization_trunk: whether the actor or the critic has ``trunk="soft_modularization"``
+    :param concat_task_encoding: the policy option (the Soft Modularization trunk reads the task encoding there)
     :return: the number of tasks when an option needs the task index, else ``None``
     :raises ValueError: for options that need another one, or that conflict, or that need a ``Discrete`` task_obs
         the observation space does not have
@@ -59,6 +63,15 @@ def check_task_options(
         )
     if head_net_arch and not multi_head:
         raise ValueError(f"head_net_arch={head_net_arch!r} needs multi_head=True (it sizes the per-task output heads)")
+    if soft_modularization_trunk:
+        # the trunk routes on [features | task encoding] and outputs the actor's mean and log std (mtrl's SoftModularizedMLP)
+        if not (use_task_encoder and concat_task_encoding) or concat_task_one_hot:
+            raise ValueError(
+                "trunk='soft_modularization' reads the task encoding after the features: it needs use_task_encoder=True "
+                "and concat_task_encoding=True, and no concat_task_one_hot"
+            )
+        if multi_head or use_sde:
+            raise ValueError("trunk='soft_modularization' is the whole network: no multi_head heads and no use_sde")
     if multi_head and use_sde:
         raise ValueError("multi_head=True is not supported with use_sde=True (gSDE has no per-task noise heads)")
     options = {"multi_head": multi_head, "use_task_encoder": use_task_encoder, "concat_task_one_hot": concat_task_one_hot}

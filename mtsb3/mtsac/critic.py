@@ -17,6 +17,7 @@ from torch import nn
 from mtsb3.common.bronet import BroNet
 from mtsb3.common.categorical import make_support
 from mtsb3.common.experts import BatchedMLP
+from mtsb3.common.soft_modularization import SoftModularizedMLP
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.mtsac.conditioning import TaskConditioning, TaskHeads
 
@@ -73,6 +74,7 @@ class MTCritic(BaseModel):
         trunk: str = "mlp",
         critic_type: str = "regression",
         categorical_kwargs: dict[str, Any] | None = None,
+        trunk_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__(
             observation_space, action_space, features_extractor=features_extractor, normalize_images=normalize_images
@@ -91,6 +93,7 @@ class MTCritic(BaseModel):
         self.n_critics, self.share_features_extractor = n_critics, share_features_extractor
         self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
         self.trunk, self.critic_type, self.categorical_kwargs = trunk, critic_type, dict(categorical_kwargs or {})
+        self.trunk_kwargs = dict(trunk_kwargs or {})
         self.support = make_support(critic_type, categorical_kwargs)
         n_out = 1 if self.support is None else self.support.n_atoms
         in_dim = features_dim + self.conditioning.extra_dim() + get_action_dim(action_space)
@@ -111,6 +114,20 @@ class MTCritic(BaseModel):
         """:return: the ``n_critics`` Q-network trunks as one batched network"""
         if self.trunk == "bronet":
             return BroNet(in_dim, self.net_arch, out_features, self.activation_fn, n_experts=self.n_critics)
+        if self.trunk == "soft_modularization":
+            # mtrl's Q-functions: [features | task encoding | action], the last modular layer outputs the Q-value
+            assert out_features is not None, "check_task_options: no multi_head with trunk='soft_modularization'"
+            task_dim, action_dim = self.conditioning.extra_dim(), get_action_dim(self.action_space)
+            return SoftModularizedMLP(
+                self.features_dim,
+                task_dim,
+                out_features,
+                action_dim,
+                net_arch=self.net_arch,
+                activation_fn=self.activation_fn,
+                n_networks=self.n_critics,
+                **self.trunk_kwargs,
+            )
         return BatchedMLP(self.n_critics, in_dim, self.net_arch, out_features, self.activation_fn)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -129,6 +146,7 @@ class MTCritic(BaseModel):
                 task_heads_class=self.task_heads_class,
                 task_heads_kwargs=self.task_heads_kwargs,
                 trunk=self.trunk,
+                trunk_kwargs=self.trunk_kwargs,
                 critic_type=self.critic_type,
                 categorical_kwargs=self.categorical_kwargs,
                 **self.conditioning.get_constructor_parameters(),

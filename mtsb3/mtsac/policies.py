@@ -34,6 +34,7 @@ from stable_baselines3.sac.policies import Actor, SACPolicy
 from torch import nn
 
 from mtsb3.common.bronet import BroNet, check_trunk
+from mtsb3.common.soft_modularization import SoftModularizedMLP
 from mtsb3.common.task import check_task_obs
 from mtsb3.common.task_encoder import TaskEncoder
 from mtsb3.mtsac.actor import DEFAULT_LOG_STD_BOUNDS, bound_log_std, check_log_std_bounds
@@ -88,6 +89,7 @@ class MTActor(Actor):
         task_heads_class: type[nn.Module] | None = None,
         task_heads_kwargs: dict[str, Any] | None = None,
         trunk: str = "mlp",
+        trunk_kwargs: dict[str, Any] | None = None,
     ):
         conditioning = TaskConditioning(
             observation_space,
@@ -115,10 +117,18 @@ class MTActor(Actor):
         )
         self.features_dim = features_dim  # without the conditioning, as passed (for _get_constructor_parameters)
         self.conditioning = conditioning
-        self.trunk = trunk
+        self.trunk, self.trunk_kwargs = trunk, dict(trunk_kwargs or {})
         if trunk == "bronet":
             # SB3's Actor has no hook for its MLP: the BroNet, with the same layer sizes (the same output width), replaces it
             self.latent_pi = BroNet(features_dim + conditioning.extra_dim(), net_arch, activation_fn=activation_fn)
+        elif trunk == "soft_modularization":
+            # mtrl's actor: the last modular layer outputs the mean and the log std (no SB3 mu/log_std layers on top)
+            out_dim = 2 * get_action_dim(action_space)
+            extra = conditioning.extra_dim()
+            self.latent_pi = SoftModularizedMLP(
+                features_dim, extra, out_dim, net_arch=net_arch, activation_fn=activation_fn, **self.trunk_kwargs
+            )
+            del self.mu, self.log_std
         self.n_tasks, self.multi_head, self.head_net_arch = n_tasks, multi_head, list(head_net_arch or [])
         self.task_heads_class, self.task_heads_kwargs = task_heads_class, dict(task_heads_kwargs or {})
         self.heads: nn.Module | None = None
@@ -143,6 +153,7 @@ class MTActor(Actor):
             task_heads_class=self.task_heads_class,
             task_heads_kwargs=self.task_heads_kwargs,
             trunk=self.trunk,
+            trunk_kwargs=self.trunk_kwargs,
             **self.conditioning.get_constructor_parameters(),
         )
         return data
@@ -153,6 +164,8 @@ class MTActor(Actor):
         if self.heads is not None:
             assert task is not None
             mean_actions, log_std = self.heads(latent_pi, task).chunk(2, dim=1)
+        elif self.trunk == "soft_modularization":
+            mean_actions, log_std = latent_pi.chunk(2, dim=1)
         else:
             mean_actions = self.mu(latent_pi)
             if self.use_sde:
@@ -207,9 +220,13 @@ class MTSACPolicy(SACPolicy):
         with ``task_heads_kwargs`` and the interface of :class:`~mtsb3.mtsac.conditioning.TaskHeads` (the default), e.g. PaCo's
         :class:`~mtsb3.common.compositional.CompositionalTaskHeads`
     :param task_heads_kwargs: its extra kwargs (``n_param_sets`` for PaCo)
-    :param trunk: how the layers of ``net_arch`` are wired: ``"mlp"`` (SB3), or ``"bronet"``, the residual LayerNorm MLP
-        of BRO/BRC (:class:`~mtsb3.common.bronet.BroNet`, ``net_arch = [width] * (1 + 2 * n_blocks)``); one name for
-        both networks or ``dict(pi=..., qf=...)``. Per-task heads go on top of it.
+    :param trunk: how the layers of ``net_arch`` are wired: ``"mlp"`` (SB3), ``"bronet"``, the residual LayerNorm MLP
+        of BRO/BRC (:class:`~mtsb3.common.bronet.BroNet`, ``net_arch = [width] * (1 + 2 * n_blocks)``), or
+        ``"soft_modularization"``, mtrl's Soft Modularization network
+        (:class:`~mtsb3.common.soft_modularization.SoftModularizedMLP`: ``net_arch = [hidden] * n`` routed hidden layers, then
+        a routed output layer; it reads the task encoding after the features, ``concat_task_encoding=True``); one name for
+        both networks or ``dict(pi=..., qf=...)``. Per-task heads go on top of an MLP or BroNet trunk.
+    :param trunk_kwargs: the Soft Modularization trunk's ``n_modules`` (mtrl: 4)
     :param critic_type: ``"regression"`` (a scalar Q-value, SB3) or ``"categorical"`` (logits over a fixed support,
         trained by cross-entropy, BRC; :mod:`mtsb3.common.categorical`)
     :param categorical_kwargs: the support of a categorical critic: ``n_atoms`` (BRC: 101), ``v_min``, ``v_max``
@@ -255,8 +272,10 @@ class MTSACPolicy(SACPolicy):
         trunk: str | dict[str, str] = "mlp",
         critic_type: str = "regression",
         categorical_kwargs: dict[str, Any] | None = None,
+        trunk_kwargs: dict[str, Any] | None = None,
     ):
-        self.trunk, (self.pi_trunk, self.qf_trunk) = trunk, check_trunk(trunk, disjoint_policy)
+        self.trunk, (self.pi_trunk, self.qf_trunk) = trunk, check_trunk(trunk, disjoint_policy, trunk_kwargs)
+        self.trunk_kwargs = dict(trunk_kwargs or {})
         self.critic_type, self.categorical_kwargs = critic_type, dict(categorical_kwargs or {})
         self.log_std_bounds, self.squash_log_std = check_log_std_bounds(log_std_bounds), squash_log_std
         if squash_log_std and use_sde:
@@ -278,6 +297,8 @@ class MTSACPolicy(SACPolicy):
             concat_task_one_hot=concat_task_one_hot,
             train_task_encoder_with_actor=train_task_encoder_with_actor,
             custom_task_heads=task_heads_class is not None or bool(task_heads_kwargs),
+            soft_modularization_trunk="soft_modularization" in (self.pi_trunk, self.qf_trunk),
+            concat_task_encoding=concat_task_encoding,
         )
         self.multi_head, self.head_net_arch = multi_head, list(head_net_arch or [])
         self.task_heads_class, self.task_heads_kwargs = task_heads_class, dict(task_heads_kwargs or {})
@@ -387,6 +408,7 @@ class MTSACPolicy(SACPolicy):
                 task_heads_class=self.task_heads_class,
                 task_heads_kwargs=self.task_heads_kwargs,
                 trunk=self.trunk,
+                trunk_kwargs=self.trunk_kwargs,
                 critic_type=self.critic_type,
                 categorical_kwargs=self.categorical_kwargs,
             )
@@ -426,7 +448,8 @@ class MTSACPolicy(SACPolicy):
         detach = not self.train_task_encoder_with_actor
         log_std = dict(log_std_bounds=self.log_std_bounds, squash_log_std=self.squash_log_std)
         task_kwargs = self._task_kwargs(self.task_encoder, detach)
-        return MTActor(**actor_kwargs, **task_kwargs, **log_std, trunk=self.pi_trunk).to(self.device)
+        trunk = dict(trunk=self.pi_trunk, trunk_kwargs=self.trunk_kwargs if self.pi_trunk == "soft_modularization" else None)
+        return MTActor(**actor_kwargs, **task_kwargs, **log_std, **trunk).to(self.device)
 
     def make_critic(
         self, features_extractor: BaseFeaturesExtractor | None = None, task_encoder: TaskEncoder | None = None
@@ -438,6 +461,7 @@ class MTSACPolicy(SACPolicy):
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         task_encoder = task_encoder if task_encoder is not None else self.task_encoder
         value = dict(trunk=self.qf_trunk, critic_type=self.critic_type, categorical_kwargs=self.categorical_kwargs)
+        value.update(trunk_kwargs=self.trunk_kwargs if self.qf_trunk == "soft_modularization" else None)
         return MTCritic(**critic_kwargs, **self._task_kwargs(task_encoder, detach=False), **value).to(self.device)
 
 
