@@ -15,7 +15,7 @@ import torch as th
 import yaml
 
 from mtsb3 import MTSAC, make_mt_vec_env
-from mtsb3.common.soft_modularization import SoftModularizationExtractor
+from mtsb3.common.soft_modularization import SoftModularizedMLP
 from mtsb3.common.task_encoder import load_task_embeddings
 from mtsb3.common.torch_layers import FeedForwardEncoder, MixtureOfEncoders
 from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, apply_recipe
@@ -141,8 +141,15 @@ def _check_networks(algo: str, mtrl: dict, model: MTSAC) -> None:
         np.testing.assert_allclose(table.numpy(), load_task_embeddings("MT10", model.task_names))
         assert policy.task_encoder.output_dim == 50
     else:
-        assert isinstance(extractor, SoftModularizationExtractor)
-        assert extractor.base.n_modules == mtrl["agent.multitask.actor_cfg.moe_cfg.num_experts"]
-        assert (extractor.base.n_layers, extractor.base.out_features) == (2, 400)  # mtrl: 2 modular layers of 400
+        # mtrl's feedforward encoder (50, 2 layers, 50), then SoftModularizedMLP(num_layers=2, hidden 400) as the actor and
+        # as each Q-network, which routes on the projected [encoding | action]
+        assert isinstance(extractor, FeedForwardEncoder) and extractor.features_dim == 50
+        actor, critic = model.actor.latent_pi, model.critic.q_networks
+        assert isinstance(actor, SoftModularizedMLP) and isinstance(critic, SoftModularizedMLP)
+        for net, out in ((actor.base, 2 * 4), (critic.base, 1)):
+            assert net.n_modules == mtrl["agent.multitask.actor_cfg.moe_cfg.num_experts"]
+            assert (net.n_layers, net.layers[0].out_features, net.out_features) == (2, 400, out)
+        assert actor.projection is None and (critic.projection.in_features, critic.projection.out_features) == (50 + 4, 50)
+        assert critic.base.n_networks == 2
         assert not policy.task_encoder.pretrained and policy.task_encoder.output_dim == 50
     assert math.isclose(model.learning_rate, mtrl["agent.optimizers.lr"])

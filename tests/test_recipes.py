@@ -8,7 +8,7 @@ import torch as th
 
 from mtsb3 import MTSAC, make_mt_vec_env
 from mtsb3.common.orthogonal_experts import MixtureOfOrthogonalExperts
-from mtsb3.common.soft_modularization import SoftModularizationExtractor
+from mtsb3.common.soft_modularization import SoftModularizationExtractor, SoftModularizedMLP
 from mtsb3.common.torch_layers import FeedForwardEncoder, FiLMEncoder, MixtureOfEncoders
 from mtsb3.recipes import RECIPES, care, mt_mh_sac, mt_sac, mtrl_mt10_algo_kwargs, recipe
 
@@ -22,7 +22,7 @@ SMALL_RECIPES = {
     "mt_sac_te": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "mt_mh_sac": dict(net_arch=[32], head_net_arch=[16]),
     "sac_film": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
-    "soft_modularization": dict(module_hidden=32, qf_net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
+    "soft_modularization": dict(module_hidden=32, encoder_net_arch=[16], encoder_dim=8),
     "care": dict(net_arch=[32], task_encoder_kwargs=dict(output_dim=8)),
     "moore": dict(n_experts=3, net_arch=[32], features_dim=16, qf_net_arch=[32]),
     "paco": dict(net_arch=[32], n_param_sets=3),
@@ -33,7 +33,7 @@ EXTRACTOR = {
     "mt_sac_te": FeedForwardEncoder,
     "mt_mh_sac": FeedForwardEncoder,
     "sac_film": FiLMEncoder,
-    "soft_modularization": SoftModularizationExtractor,
+    "soft_modularization": FeedForwardEncoder,
     "care": MixtureOfEncoders,
     "moore": MixtureOfOrthogonalExperts,
     "paco": FeedForwardEncoder,
@@ -71,10 +71,16 @@ def test_recipe_trains_and_round_trips(name, tmp_path):
     model = _model(name)
     actor_extractor = model.actor.features_extractor
     assert isinstance(actor_extractor, EXTRACTOR[name])
-    if name in ("sac_film", "care", "soft_modularization"):
+    if name in ("sac_film", "care"):
         # the extractor reads the policy's shared task encoder, as mtrl's encoders do
         assert actor_extractor.task_encoder is None and model.policy.task_encoder is not None
         assert actor_extractor.task_encoding_dim == model.policy.task_encoder.output_dim == 8
+    if name == "soft_modularization":
+        # the actor and both Q-networks are routed networks reading [encoding | task encoding (| action)]
+        actor, critic = model.actor.latent_pi, model.critic.q_networks
+        assert isinstance(actor, SoftModularizedMLP) and isinstance(critic, SoftModularizedMLP)
+        assert (actor.obs_dim, actor.task_dim, actor.extra_dim, actor.base.out_features) == (8, 8, 0, 4)
+        assert (critic.obs_dim, critic.task_dim, critic.extra_dim, critic.base.out_features) == (8, 8, 2, 1)
     model.learn(64)
     model.save(tmp_path / "m.zip")
     th.manual_seed(99)
@@ -95,6 +101,9 @@ def test_one_mtsac_update_trains_actor_and_critic_extractors(name):
         "actor": model.actor.features_extractor,
         "critic": model.critic.features_extractor,
         "task_encoder": model.policy.task_encoder,
+        # the routed networks themselves (Soft Modularization's trunks; SB3's MLPs for the others)
+        "actor_trunk": model.actor.latent_pi,
+        "critic_trunk": model.critic.q_networks,
     }
     before = {key: {n: p.detach().clone() for n, p in m.named_parameters()} for key, m in modules.items()}
     model.train(gradient_steps=1, batch_size=64)

@@ -3,21 +3,28 @@ Soft Modularization (Yang et al. 2020, https://arxiv.org/abs/2003.13661): a rout
 re-wires a base network of modules per sample, from the observation and the task
 (mtrl/agent/components/soft_modularization.py).
 
-Usage as the body of the SB3 actor and critic::
+Two ways to use it:
 
-    from mtsb3.common.soft_modularization import SoftModularizationExtractor
+- **mtrl's networks, under** :class:`mtsb3.MTSAC` (the ``soft_modularization`` recipe): :class:`SoftModularizedMLP` is the
+  actor and each Q-network (``trunk="soft_modularization"``): a routed hidden layer, then a routed output layer (the
+  actor's mean and log std; the Q-value), and the critic routes on a projection of ``[observation encoding | action]``::
 
-    policy_kwargs = dict(
-        features_extractor_class=SoftModularizationExtractor,
-        features_extractor_kwargs=dict(n_modules=4, n_layers=2, module_hidden=128),
-        net_arch=dict(pi=[], qf=[400]),
-    )
+      from mtsb3.recipes import soft_modularization
 
-The modular network is the actor's and the critic's body; SB3 puts its usual heads on top (the actor's linear
-mean/log-std layers; the Q-network's ``net_arch`` over ``concat(features, action)``). Divergence from mtrl, whose
-critic routes on a projection of ``concat(obs encoding, action)``: an SB3 features extractor sees the observation
-only, so here the critic's routing depends on state and task, and the action enters in the Q head (keep a hidden
-layer in ``qf``).
+      model = MTSAC("MultiInputPolicy", env, policy_kwargs=soft_modularization(), disentangled_alpha=True)
+
+- **As a features extractor, under any SB3 algorithm** (:class:`SoftModularizationExtractor`): the routed network is
+  the body of the actor and the critic, and SB3 puts its usual heads on top (the actor's linear mean/log-std layers;
+  the Q-network's ``net_arch`` over ``concat(features, action)``)::
+
+      policy_kwargs = dict(
+          features_extractor_class=SoftModularizationExtractor,
+          features_extractor_kwargs=dict(n_modules=4, n_layers=2, module_hidden=128),
+          net_arch=dict(pi=[], qf=[400]),
+      )
+
+  An SB3 features extractor sees the observation only, so there the critic's routing depends on state and task, and
+  the action enters in the Q head (keep a hidden layer in ``qf``); mtrl's critic routes on the action too.
 """
 
 from __future__ import annotations

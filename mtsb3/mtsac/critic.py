@@ -42,10 +42,12 @@ class MTCritic(BaseModel):
     :param task_encoder: see :class:`MTSACPolicy`
     :param task_heads_class: see :class:`MTSACPolicy`
     :param task_heads_kwargs: see :class:`MTSACPolicy`
-    :param trunk: ``"mlp"`` or ``"bronet"`` (:class:`~mtsb3.common.bronet.BroNet`, layers as listed in ``net_arch``)
+    :param trunk: ``"mlp"``, ``"bronet"`` (:class:`~mtsb3.common.bronet.BroNet`, layers as listed in ``net_arch``) or
+        ``"soft_modularization"`` (:class:`~mtsb3.common.soft_modularization.SoftModularizedMLP`, mtrl's Q-functions)
     :param critic_type: ``"regression"`` (a scalar Q-value) or ``"categorical"``
     :param categorical_kwargs: the support of a categorical critic (``n_atoms``, ``v_min``, ``v_max``,
         :class:`~mtsb3.common.categorical.CategoricalSupport`)
+    :param trunk_kwargs: see :class:`MTSACPolicy`
     """
 
     features_extractor: BaseFeaturesExtractor

@@ -185,8 +185,8 @@ class MTSACPolicy(SACPolicy):
     (mtrl/agent/components/actor.py), which an extractor over ``env_obs`` reproduces.
 
     mtrl's third flag, ``should_condition_model_on_task_info``, hands the task to the actor/critic MLP itself; only
-    Soft Modularization uses it, and here that network is a features extractor
-    (``mtsb3.common.soft_modularization.SoftModularizationExtractor``), which reads the task from the observation.
+    Soft Modularization uses it, and here that network is the ``"soft_modularization"`` trunk, which reads the task
+    encoding concatenated after the features (``concat_task_encoding=True``).
 
     The options are checked together by :func:`~mtsb3.mtsac.conditioning.check_task_options`: a combination that
     cannot be built raises a ``ValueError`` naming the options. Subclasses add networks and optimizers by extending

@@ -89,8 +89,12 @@ def test_bad_arch_and_trunk_names_raise():
     with pytest.raises(ValueError, match="n_blocks >= 0"):
         bronet_arch(16, -1)
     assert check_trunk("bronet") == ("bronet", "bronet") and check_trunk({"qf": "bronet"}) == ("mlp", "bronet")
-    with pytest.raises(ValueError, match=r"Unknown trunk 'resnet'; choose one of \['mlp', 'bronet'\]"):
+    with pytest.raises(ValueError, match=r"Unknown trunk 'resnet'; choose one of \['mlp', 'bronet', 'soft_modularization'\]"):
         check_trunk("resnet")
+    with pytest.raises(ValueError, match=r"trunk_kwargs=\{'n_modules': 2\} are options of trunk='soft_modularization'"):
+        check_trunk("bronet", trunk_kwargs={"n_modules": 2})
+    with pytest.raises(ValueError, match="disjoint_policy=True puts every layer into per-task heads"):
+        check_trunk({"pi": "soft_modularization"}, disjoint_policy=True)
     with pytest.raises(ValueError, match="keys 'pi' and 'qf'"):
         check_trunk({"vf": "bronet"})
 
