@@ -159,9 +159,12 @@ class MTCritic(BaseModel):
     def q_outputs(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
         """:return: every Q-network's outputs: ``(n_critics, batch, 1)`` Q-values or ``(n_critics, batch, n_atoms)`` logits"""
         features, task = self.conditioning(obs, self.features_extractor, features_grad=not self.share_features_extractor)
-        # the input in two parts: in the actor loss the features carry no gradient (critic frozen), and the first layer
-        # then computes the input gradient of the action part only
-        hidden = self.q_networks((features, actions))
+        # in the actor loss the critic is frozen (MTSAC._actor_step): the features, given as a separate part of the input,
+        # then cost the first layer no input-gradient matmul. While the critic trains, one concatenated input: the graph
+        # that the per-sample gradients of PCGrad / GradNorm / CAGrad read (mtsb3.common.gradients.per_sample)
+        frozen = th.is_grad_enabled() and not any(p.requires_grad for p in self.q_networks.parameters())
+        inputs = (features, actions) if frozen else th.cat([features, actions], dim=1)
+        hidden = self.q_networks(inputs)
         if self.heads is not None:
             assert task is not None
             hidden = self.heads(hidden, task)
