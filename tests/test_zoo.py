@@ -14,6 +14,7 @@ import optuna
 import pytest
 import yaml
 
+from mtsb3 import MTSAC, TaskBalancedReplayBuffer, make_mt_vec_env
 from mtsb3.common.resume import list_checkpoints
 from mtsb3.zoo import (
     NET_ARCHS,
@@ -36,6 +37,7 @@ from mtsb3.zoo import (
     sample_paco_params,
     sample_uw_params,
 )
+from mtsb3.zoo.hyperparams import resolve_replay_buffer_class
 from tests._zoo_helpers import HYPERPARAMS, load_script_module, run_scripts
 
 POINT_GOAL = "MT-PointGoal-v0"
@@ -390,3 +392,19 @@ def test_metaworld_evaluation_protocol_preset_keys(tmp_path: Path) -> None:
     proc = run_scripts([("train.py", argv)], tmp_path, check=False)
     assert proc.returncode != 0
     assert "terminate_on_success=True needs Meta-World sub-envs (e.g. MT-MetaWorldPlus-*)" in proc.stdout
+
+
+def test_a_preset_names_the_task_balanced_replay_buffer(tmp_path: Path) -> None:
+    # rl-zoo eval()s a replay_buffer_class string in its own module; mtsb3's buffer names are resolved first
+    preset = yaml.safe_load((HYPERPARAMS / "mtsac.yml").read_text())[POINT_GOAL]
+    preset.update(replay_buffer_class="TaskBalancedReplayBuffer", learning_starts=100, batch_size=8)
+    (tmp_path / "preset.yml").write_text(yaml.safe_dump({POINT_GOAL: preset}))
+    argv = ["--algo", "mtsac", "--env", POINT_GOAL, "-conf", "preset.yml", "-n", "160", "--eval-freq", "-1"]
+    run_scripts([("train.py", [*argv, "-f", "logs", "--save-replay-buffer", "--no-progress"])], tmp_path)
+    (buffer_file,) = (tmp_path / "logs" / "mtsac").glob(f"{POINT_GOAL}_*/replay_buffer.pkl")
+    model = MTSAC("MultiInputPolicy", make_mt_vec_env(POINT_GOAL, seed=0), replay_buffer_class=TaskBalancedReplayBuffer)
+    model.load_replay_buffer(buffer_file)
+    assert type(model.replay_buffer) is TaskBalancedReplayBuffer and model.replay_buffer.size() == 40  # 160 / 4 sub-envs
+    assert resolve_replay_buffer_class({"replay_buffer_class": "HerReplayBuffer"}) == {
+        "replay_buffer_class": "HerReplayBuffer"
+    }

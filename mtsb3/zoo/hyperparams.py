@@ -68,3 +68,23 @@ def apply_recipe(name: str, recipe_kwargs: dict[str, Any] | None, hyperparams: d
     from mtsb3.recipes import recipe
 
     return _merge_hyperparams({"policy_kwargs": recipe(name, **(recipe_kwargs or {}))}, hyperparams)
+
+
+def resolve_replay_buffer_class(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """
+    Let a preset name mtsb3's replay buffers: rl-zoo ``eval()``\ s a ``replay_buffer_class`` string in its own module,
+    which knows SB3's ``HerReplayBuffer`` but not ``TaskBalancedReplayBuffer``. A name of a buffer in
+    :mod:`mtsb3.common.buffers` becomes the class; any other value is left to rl-zoo.
+
+    :param hyperparams: the preset's hyperparameters
+    :return: the hyperparameters, ``replay_buffer_class`` resolved
+    """
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    from mtsb3.common import buffers
+
+    name = hyperparams.get("replay_buffer_class")
+    buffer = getattr(buffers, name, None) if isinstance(name, str) else None
+    if isinstance(buffer, type) and issubclass(buffer, ReplayBuffer):
+        return {**hyperparams, "replay_buffer_class": buffer}
+    return hyperparams

@@ -44,7 +44,7 @@ from mtsb3.common.resume import RunCheckpointCallback, latest_checkpoint
 from mtsb3.common.rollout_metrics import PerTaskRolloutCallback
 from mtsb3.zoo.cli import ZooOptions
 from mtsb3.zoo.env_info import env_info
-from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, _merge_hyperparams, _yaml_safe, apply_recipe
+from mtsb3.zoo.hyperparams import ZOO_ONLY_KEYS, _merge_hyperparams, _yaml_safe, apply_recipe, resolve_replay_buffer_class
 from mtsb3.zoo.storage import earlier_trials_reach_cap, make_storage, trial_cap_reached
 from mtsb3.zoo.tuning import TrialReportCallback
 
@@ -115,6 +115,7 @@ class MTExperimentManager(ExperimentManager):
         if "vec_env" in zoo_keys and "vec_env" not in self.options.cli_keys:
             self.vec_env_class = _vec_env_class(zoo_keys["vec_env"])
         n_envs_given = "n_envs" in hyperparams
+        hyperparams = resolve_replay_buffer_class(hyperparams)
         hyperparams, env_wrapper, callbacks, vec_env_wrapper = super()._preprocess_hyperparams(hyperparams)
         if self._eval_env_kwargs_args is None:
             # rl-zoo keeps the eval env on the CLI kwargs when env_kwargs come from the YAML; use the same env

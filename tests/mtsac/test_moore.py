@@ -14,11 +14,12 @@ import pytest
 import torch as th
 import yaml
 
-from mtsb3 import MTSAC, make_mt_vec_env
+from mtsb3 import MTSAC, TaskBalancedReplayBuffer, make_mt_vec_env
 from mtsb3.common.callbacks import evaluate_per_task, summarize
 from mtsb3.common.orthogonal_experts import MixtureOfOrthogonalExperts
 from mtsb3.recipes import moore
 from mtsb3.zoo import _merge_hyperparams, apply_recipe, convert_mtsac_params, sample_moore_params
+from mtsb3.zoo.hyperparams import resolve_replay_buffer_class
 from tests._zoo_helpers import HYPERPARAMS
 
 POINT_GOAL = "MT-PointGoal-v0"
@@ -104,17 +105,19 @@ def test_presets_use_the_authors_expert_counts_and_build():
         preset = presets[env_id]
         assert preset["recipe"] == "moore" and preset["recipe_kwargs"]["n_experts"] == n_experts
         assert preset["batch_size"] == 128 * (10 if "MT10" in env_id else 50)  # 128 transitions per task
+        assert preset["replay_buffer_class"] == "TaskBalancedReplayBuffer"  # the authors' per-task replay memories
         assert preset["policy_kwargs"] == {"log_std_bounds": [-10, 2], "squash_log_std": False}
         assert (preset["initial_gradient_steps"], preset["encoder_tau"], preset["tau"]) == (0, None, 0.005)
     # the MT10 preset's networks, built on the small env
     preset = presets["MT-MetaWorld-MT10-v0"]
-    hyperparams = apply_recipe(preset["recipe"], preset["recipe_kwargs"], preset)
+    hyperparams = resolve_replay_buffer_class(apply_recipe(preset["recipe"], preset["recipe_kwargs"], preset))
     skip = ("recipe", "recipe_kwargs", "eval_episodes", "eval_freq", "n_timesteps", "policy", "env_wrapper")
     kwargs = {k: v for k, v in hyperparams.items() if k not in skip}
     model = MTSAC(preset["policy"], make_mt_vec_env(POINT_GOAL), **{**kwargs, "buffer_size": 1000})
     extractor = model.actor.features_extractor
     assert (extractor.n_experts, extractor.features_dim) == (4, 400)
     assert model.actor.log_std_bounds == (-10.0, 2.0) and not model.actor.squash_log_std
+    assert isinstance(model.replay_buffer, TaskBalancedReplayBuffer)
 
 
 def test_sampler_samples_experts_and_representation_size_into_the_recipe():
