@@ -443,13 +443,16 @@ class MTSACPolicy(SACPolicy):
         check_task_obs(observation, self.observation_space)
         return super().obs_to_tensor(observation)
 
+    def _trunk_kwargs(self, trunk: str) -> dict[str, Any]:
+        """:return: the actor's or critic's ``trunk`` and ``trunk_kwargs`` (the options of a Soft Modularization trunk only)"""
+        return dict(trunk=trunk, trunk_kwargs=self.trunk_kwargs if trunk == "soft_modularization" else None)
+
     def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None) -> MTActor:
         actor_kwargs = self._update_features_extractor(self.actor_kwargs, features_extractor)
         detach = not self.train_task_encoder_with_actor
         log_std = dict(log_std_bounds=self.log_std_bounds, squash_log_std=self.squash_log_std)
         task_kwargs = self._task_kwargs(self.task_encoder, detach)
-        trunk = dict(trunk=self.pi_trunk, trunk_kwargs=self.trunk_kwargs if self.pi_trunk == "soft_modularization" else None)
-        return MTActor(**actor_kwargs, **task_kwargs, **log_std, **trunk).to(self.device)
+        return MTActor(**actor_kwargs, **task_kwargs, **log_std, **self._trunk_kwargs(self.pi_trunk)).to(self.device)
 
     def make_critic(
         self, features_extractor: BaseFeaturesExtractor | None = None, task_encoder: TaskEncoder | None = None
@@ -460,8 +463,9 @@ class MTSACPolicy(SACPolicy):
         """
         critic_kwargs = self._update_features_extractor(self.critic_kwargs, features_extractor)
         task_encoder = task_encoder if task_encoder is not None else self.task_encoder
-        value = dict(trunk=self.qf_trunk, critic_type=self.critic_type, categorical_kwargs=self.categorical_kwargs)
-        value.update(trunk_kwargs=self.trunk_kwargs if self.qf_trunk == "soft_modularization" else None)
+        value = dict(
+            critic_type=self.critic_type, categorical_kwargs=self.categorical_kwargs, **self._trunk_kwargs(self.qf_trunk)
+        )
         return MTCritic(**critic_kwargs, **self._task_kwargs(task_encoder, detach=False), **value).to(self.device)
 
 

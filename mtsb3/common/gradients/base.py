@@ -298,6 +298,20 @@ class TaskWeightingCombiner(GradCombiner):
         """:return: the optimiser of one learned vector (Adam with :attr:`lr`)"""
         return th.optim.Adam([learned], lr=self.lr)
 
+    def _prepare(
+        self, task_losses: th.Tensor, params: Sequence[th.Tensor], task_present: th.Tensor | None
+    ) -> tuple[list[th.Tensor], th.Tensor, int]:
+        """
+        The opening of every weighting's :meth:`backward`: check the inputs (and that the losses are non-negative, for
+        :attr:`needs_positive_losses` methods) and find the learned state of ``params``.
+
+        :return: the parameters, the ``(T,)`` present-task mask and the index of the parameters' state
+        """
+        params, present = self._check_inputs(task_losses, params, task_present)
+        if self.needs_positive_losses:
+            self.check_non_negative(task_losses, present)
+        return params, present, self._group(params, task_losses.device)
+
     def _group(self, params: list[th.Tensor], device: th.device) -> int:
         """:return: the index of the state of ``params``, created on their first use"""
         key = tuple(id(p) for p in params)

@@ -281,8 +281,7 @@ class GradNorm(TaskWeightingCombiner):
         task_present: th.Tensor | None = None,
         task_idx: th.Tensor | None = None,
     ) -> dict[str, float]:
-        params, present = self._check_inputs(task_losses, params, task_present)
-        group = self._group(params, task_losses.device)
+        params, present, group = self._prepare(task_losses, params, task_present)
         weights, initial = self.weights[group], self.initial_losses[group]
 
         norm_params = self._norm_params(params)

@@ -110,9 +110,7 @@ class FAMO(TaskWeightingCombiner):
         task_present: th.Tensor | None = None,
         task_idx: th.Tensor | None = None,
     ) -> dict[str, float]:
-        params, present = self._check_inputs(task_losses, params, task_present)
-        self.check_non_negative(task_losses, present)
-        group = self._group(params, task_losses.device)
+        params, present, group = self._prepare(task_losses, params, task_present)
         losses = task_losses.detach()
         if self.losses_after == "next":
             previous = self._records["previous_losses"][group]
@@ -196,9 +194,7 @@ class UncertaintyWeighting(TaskWeightingCombiner):
         task_present: th.Tensor | None = None,
         task_idx: th.Tensor | None = None,
     ) -> dict[str, float]:
-        params, present = self._check_inputs(task_losses, params, task_present)
-        self.check_non_negative(task_losses, present)
-        group = self._group(params, task_losses.device)
+        params, present, group = self._prepare(task_losses, params, task_present)
         precision = th.exp(-self._learned[group].detach())
         n_present = present.sum()
         assign_weighted_loss_grad(th.where(present, precision, th.zeros_like(precision)) / n_present, task_losses, params)
